@@ -186,8 +186,10 @@ type PolicyParameters struct {
 	// +kubebuilder:validation:Enum=string;integer;number;boolean;array;object
 	Type string `json:"type"`
 
-	// Value is the default value.
+	// Value is the default value. Null, as Weave GitOps manifests often
+	// write it, means no default.
 	// +optional
+	// +nullable
 	Value *apiextensionsv1.JSON `json:"value,omitempty"`
 
 	// Required parameters must have a value, from the default or a

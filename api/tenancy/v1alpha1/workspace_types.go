@@ -44,8 +44,7 @@ type WorkspaceSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="label keys must be qualified names: an optional DNS subdomain prefix and '/', then at most 63 alphanumeric characters, '-', '_' or '.'"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 63 && self[k].matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$'))",message="label values must be at most 63 characters, alphanumeric, '-', '_' or '.', starting and ending with an alphanumeric character"
-	Labels map[string]string `json:"labels,omitempty"`
+	Labels map[string]LabelValue `json:"labels,omitempty"`
 
 	// DeploymentRBAC is what the Workspace ServiceAccount, and so Flux, may
 	// do in the tenant's namespaces. When unset, the ClusterRole admin is
@@ -88,6 +87,13 @@ type WorkspaceSpec struct {
 	// +optional
 	LimitRange *corev1.LimitRangeSpec `json:"limitRange,omitempty"`
 }
+
+// LabelValue is the value of a Kubernetes label: at most 63 characters,
+// alphanumeric, '-', '_' or '.', starting and ending with an alphanumeric
+// character, or empty.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
+type LabelValue string
 
 // DeploymentRBAC grants the Workspace ServiceAccount its permissions in each
 // namespace. ClusterRole, Rules and BindRoles may be combined.

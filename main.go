@@ -1,0 +1,191 @@
+// Command manager runs the Trusted Delivery operator: the Workspace and policy
+// controllers, the admission webhooks and the webhook configuration they need.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsfilters "sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/trusted-delivery/trusted-delivery/internal/kube"
+)
+
+// options are the manager's command-line settings.
+type options struct {
+	metricsAddr      string
+	metricsSecure    bool
+	probeAddr        string
+	leaderElect      bool
+	leaderElectionID string
+	namespace        string
+	webhookPort      int
+	webhookHost      string
+	webhookCertDir   string
+	gracefulShutdown time.Duration
+	logLevel         string
+	logFormat        string
+	enableHTTP2      bool
+}
+
+func (o *options) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
+		"Address of the metrics endpoint, for example :8443 or 127.0.0.1:8080; 0 disables it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS and require a token that the API server authenticates and authorizes.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
+		"Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false,
+		"Elect a leader with a Lease so that only one replica reconciles and audits.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "trusted-delivery.pac.weave.works",
+		"Name of the leader election Lease in --namespace.")
+	fs.StringVar(&o.namespace, "namespace", defaultNamespace(),
+		"Namespace the operator runs in; it holds the webhook certificate Secret and the Lease, and "+
+			"policies are not enforced in it. Defaults to $POD_NAMESPACE or trusted-delivery-system.")
+	fs.IntVar(&o.webhookPort, "webhook-port", webhook.DefaultPort,
+		"Port of the admission webhook server.")
+	fs.StringVar(&o.webhookHost, "webhook-host", "",
+		"Address the webhook server listens on. When set, the manager runs outside a cluster and the "+
+			"webhook configurations point the API server at https://localhost:<webhook-port>.")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "",
+		"Directory of the webhook serving certificate (tls.crt, tls.key). Defaults to a temporary directory.")
+	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second,
+		"How long to wait for controllers and servers to stop after SIGTERM.")
+	fs.StringVar(&o.logLevel, "log-level", "info",
+		"Log level: error, info, debug, or a number of verbosity (1 = debug, 2 and more = trace).")
+	fs.StringVar(&o.logFormat, "log-format", "json",
+		"Log format: json (for log collectors) or console (for people).")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
+		"Serve HTTP/2 on the webhook and metrics servers; off by default because of the HTTP/2 "+
+			"rapid reset vulnerabilities (CVE-2023-44487).")
+}
+
+func defaultNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "trusted-delivery-system"
+}
+
+// newLogger builds the zap logger from --log-level and --log-format.
+func newLogger(level, format string) (zapOption zap.Opts, err error) {
+	var lvl zapcore.Level
+	switch level {
+	case "error":
+		lvl = zapcore.ErrorLevel
+	case "info":
+		lvl = zapcore.InfoLevel
+	case "debug":
+		lvl = zapcore.DebugLevel
+	default:
+		var v int
+		if _, scanErr := fmt.Sscanf(level, "%d", &v); scanErr != nil || v < 0 {
+			return nil, fmt.Errorf("invalid --log-level %q: use error, info, debug or a verbosity number", level)
+		}
+		lvl = zapcore.Level(-v)
+	}
+	var development bool
+	switch format {
+	case "json":
+	case "console":
+		development = true
+	default:
+		return nil, fmt.Errorf("invalid --log-format %q: use json or console", format)
+	}
+	return func(o *zap.Options) {
+		o.Development = development
+		o.Level = lvl
+		if !development {
+			o.TimeEncoder = zapcore.RFC3339NanoTimeEncoder
+		}
+	}, nil
+}
+
+func main() {
+	var opts options
+	opts.bind(flag.CommandLine)
+	flag.Parse()
+
+	logOpt, err := newLogger(opts.logLevel, opts.logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(logOpt))
+	log := ctrl.Log.WithName("setup")
+
+	if err := run(opts); err != nil {
+		log.Error(err, "manager stopped with an error")
+		os.Exit(1)
+	}
+}
+
+func run(opts options) error {
+	log := ctrl.Log.WithName("setup")
+
+	var tlsOpts []func(*tls.Config)
+	if !opts.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+
+	metricsOpts := metricsserver.Options{
+		BindAddress:   opts.metricsAddr,
+		SecureServing: opts.metricsSecure,
+		TLSOpts:       tlsOpts,
+	}
+	if opts.metricsSecure {
+		metricsOpts.FilterProvider = metricsfilters.WithAuthenticationAndAuthorization
+	}
+
+	webhookOpts := webhook.Options{
+		Host:    opts.webhookHost,
+		Port:    opts.webhookPort,
+		CertDir: opts.webhookCertDir,
+		TLSOpts: tlsOpts,
+	}
+
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("failed to load the kubeconfig: %w", err)
+	}
+
+	gracefulShutdown := opts.gracefulShutdown
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        kube.NewScheme(),
+		Metrics:                       metricsOpts,
+		WebhookServer:                 webhook.NewServer(webhookOpts),
+		HealthProbeBindAddress:        opts.probeAddr,
+		LeaderElection:                opts.leaderElect,
+		LeaderElectionID:              opts.leaderElectionID,
+		LeaderElectionNamespace:       opts.namespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &gracefulShutdown,
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the manager: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("failed to add the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("failed to add the readiness check: %w", err)
+	}
+
+	log.Info("starting the manager", "namespace", opts.namespace, "leaderElection", opts.leaderElect,
+		"webhookHost", opts.webhookHost, "webhookPort", opts.webhookPort)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("failed to run the manager: %w", err)
+	}
+	log.Info("manager stopped")
+	return nil
+}
