@@ -1,0 +1,215 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
+)
+
+func TestCompileSyntaxVersions(t *testing.T) {
+	tests := []struct {
+		name        string
+		code        string
+		wantVersion string
+		wantPackage string
+	}{
+		{
+			name: "v0 partial set with future keywords",
+			code: `package weave.example.v0
+import future.keywords.in
+violation[result] {
+  some c in input.review.object.spec.containers
+  result := {"msg": c.name}
+}`,
+			wantVersion: "v0",
+			wantPackage: "weave.example.v0",
+		},
+		{
+			name: "v0 without imports",
+			code: `package example.plain
+violation[{"msg": msg}] {
+  input.review.object.kind == "Pod"
+  msg := "pod"
+}`,
+			wantVersion: "v0",
+			wantPackage: "example.plain",
+		},
+		{
+			name: "v0 with deprecated built-in",
+			code: `package example.deprecated
+violation[{"msg": "x"}] {
+  re_match("^a", input.review.name)
+}`,
+			wantVersion: "v0",
+			wantPackage: "example.deprecated",
+		},
+		{
+			name: "v1 contains and if",
+			code: `package example.v1
+violation contains {"msg": msg} if {
+  some c in input.review.object.spec.containers
+  msg := c.name
+}`,
+			wantVersion: "v1",
+			wantPackage: "example.v1",
+		},
+		{
+			name: "v1 with rego.v1 import",
+			code: `package example.regov1
+import rego.v1
+violation contains "x" if input.review.name == "a"`,
+			wantVersion: "v1",
+			wantPackage: "example.regov1",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			compiled, err := Compile(newPolicy("p", tt.code))
+			if err != nil {
+				t.Fatalf("Compile() error = %v", err)
+			}
+			if compiled.RegoVersion != tt.wantVersion {
+				t.Errorf("RegoVersion = %q, want %q", compiled.RegoVersion, tt.wantVersion)
+			}
+			if compiled.Package != tt.wantPackage {
+				t.Errorf("Package = %q, want %q", compiled.Package, tt.wantPackage)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name        string
+		code        string
+		wantReason  string
+		wantVersion string
+		wantLine    int
+		wantText    []string
+	}{
+		{
+			name: "v1 unsafe variable",
+			code: `package example.unsafe
+
+violation contains {"msg": msg} if {
+  input.review.object.kind == "Pod"
+  msg := undefined_var
+}`,
+			wantReason:  pacv2beta3.PolicyCompileErrorReason,
+			wantVersion: "v1",
+			wantLine:    5,
+			wantText:    []string{"line 5, column", "rego_unsafe_var_error", "undefined_var"},
+		},
+		{
+			name: "v0 unsafe variable",
+			code: `package example.unsafe0
+import future.keywords.in
+
+violation[result] {
+  some c in input.review.object.spec.containers
+  result := {"msg": nope}
+}`,
+			wantReason:  pacv2beta3.PolicyCompileErrorReason,
+			wantVersion: "v0",
+			wantLine:    6,
+			wantText:    []string{"line 6, column", "nope is unsafe"},
+		},
+		{
+			name: "v1 syntax error reported for v1",
+			code: `package example.syntax
+
+violation contains result if {
+  result := {"msg": "x"
+}`,
+			wantReason:  pacv2beta3.PolicyCompileErrorReason,
+			wantVersion: "v1",
+			wantLine:    5,
+			wantText:    []string{"rego_parse_error", "line 5", "unexpected eof"},
+		},
+		{
+			name: "v0 syntax error reported for v0",
+			code: `package example.syntax0
+
+violation[result] {
+  result := {"msg": "x"}
+}
+
+helper {
+  input.review.object.kind == =
+}`,
+			wantReason:  pacv2beta3.PolicyCompileErrorReason,
+			wantVersion: "v0",
+			wantLine:    8,
+			wantText:    []string{"rego_parse_error", "line 8"},
+		},
+		{
+			name:        "missing package",
+			code:        "violation[x] { x := 1 }",
+			wantReason:  pacv2beta3.PolicyCompileErrorReason,
+			wantVersion: "v0",
+			wantLine:    1,
+			wantText:    []string{"package expected"},
+		},
+		{
+			name: "missing violation rule",
+			code: `package example.noviolation
+deny contains "x" if true`,
+			wantReason:  pacv2beta3.PolicyMissingViolationRuleReason,
+			wantVersion: "v1",
+			wantText:    []string{`defines no "violation" rule`, "example.noviolation"},
+		},
+		{
+			name: "denied network built-in",
+			code: `package example.net
+violation contains "x" if {
+  http.send({"method": "GET", "url": "http://127.0.0.1:1"})
+}`,
+			wantReason:  pacv2beta3.PolicyCompileErrorReason,
+			wantVersion: "v1",
+			wantLine:    3,
+			wantText:    []string{"http.send"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			compiled, err := Compile(newPolicy("p", tt.code))
+			if err == nil {
+				t.Fatalf("Compile() = %+v, want an error", compiled)
+			}
+			var compileErr *CompileError
+			if !errors.As(err, &compileErr) {
+				t.Fatalf("Compile() error %T %v is not a *CompileError", err, err)
+			}
+			if compileErr.Reason != tt.wantReason {
+				t.Errorf("Reason = %q, want %q", compileErr.Reason, tt.wantReason)
+			}
+			if compileErr.RegoVersion != tt.wantVersion {
+				t.Errorf("RegoVersion = %q, want %q (message %q)", compileErr.RegoVersion, tt.wantVersion, compileErr.Message)
+			}
+			if tt.wantLine != 0 && compileErr.Line != tt.wantLine {
+				t.Errorf("Line = %d, want %d (message %q)", compileErr.Line, tt.wantLine, compileErr.Message)
+			}
+			for _, text := range tt.wantText {
+				if !strings.Contains(compileErr.Message, text) {
+					t.Errorf("Message = %q, want it to contain %q", compileErr.Message, text)
+				}
+			}
+		})
+	}
+}
+
+func TestCompileWeaveLibraryManifest(t *testing.T) {
+	p := loadPolicyFile(t, "testdata/containers-running-as-root.yaml")
+	if p.Spec.Enabled == nil || *p.Spec.Enabled {
+		t.Fatalf("spec.enabled = %v, want false as in the manifest", p.Spec.Enabled)
+	}
+	compiled, err := Compile(p)
+	if err != nil {
+		t.Fatalf("Compile() error = %v", err)
+	}
+	if compiled.RegoVersion != "v0" {
+		t.Errorf("RegoVersion = %q, want v0", compiled.RegoVersion)
+	}
+}
