@@ -4,8 +4,10 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -17,24 +19,29 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	policycontrollers "github.com/trusted-delivery/trusted-delivery/controllers/policy"
 	"github.com/trusted-delivery/trusted-delivery/internal/kube"
+	"github.com/trusted-delivery/trusted-delivery/internal/policy"
+	"github.com/trusted-delivery/trusted-delivery/internal/validation/pac"
 )
 
 // options are the manager's command-line settings.
 type options struct {
-	metricsAddr      string
-	metricsSecure    bool
-	probeAddr        string
-	leaderElect      bool
-	leaderElectionID string
-	namespace        string
-	webhookPort      int
-	webhookHost      string
-	webhookCertDir   string
-	gracefulShutdown time.Duration
-	logLevel         string
-	logFormat        string
-	enableHTTP2      bool
+	metricsAddr       string
+	metricsSecure     bool
+	probeAddr         string
+	leaderElect       bool
+	leaderElectionID  string
+	namespace         string
+	webhookPort       int
+	webhookHost       string
+	webhookCertDir    string
+	gracefulShutdown  time.Duration
+	policyTimeout     time.Duration
+	policyParallelism int
+	logLevel          string
+	logFormat         string
+	enableHTTP2       bool
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
@@ -60,6 +67,10 @@ func (o *options) bind(fs *flag.FlagSet) {
 		"Directory of the webhook serving certificate (tls.crt, tls.key). Defaults to a temporary directory.")
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second,
 		"How long to wait for controllers and servers to stop after SIGTERM.")
+	fs.DurationVar(&o.policyTimeout, "policy-timeout", 2*time.Second,
+		"Deadline of one policy on one object; a policy that runs longer yields an error result, never a violation.")
+	fs.IntVar(&o.policyParallelism, "policy-parallelism", 0,
+		"Maximum number of policies evaluated at once for one object; 0 means GOMAXPROCS.")
 	fs.StringVar(&o.logLevel, "log-level", "info",
 		"Log level: error, info, debug, or a number of verbosity (1 = debug, 2 and more = trace).")
 	fs.StringVar(&o.logFormat, "log-format", "json",
@@ -174,10 +185,20 @@ func run(opts options) error {
 		return fmt.Errorf("failed to create the manager: %w", err)
 	}
 
+	engine := policy.NewEngine(policy.Options{Timeout: opts.policyTimeout, Parallelism: opts.policyParallelism})
+	if err := policycontrollers.Setup(mgr, engine); err != nil {
+		return fmt.Errorf("failed to set up the policy controllers: %w", err)
+	}
+
+	webhookServer := mgr.GetWebhookServer()
+	webhookServer.Register(pac.PolicyPath, &webhook.Admission{Handler: pac.NewPolicyValidator(mgr.GetScheme())})
+	webhookServer.Register(pac.PolicyConfigPath,
+		&webhook.Admission{Handler: pac.NewPolicyConfigValidator(mgr.GetScheme(), mgr.GetClient())})
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("failed to add the health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("policy-engine", engineSynced(engine)); err != nil {
 		return fmt.Errorf("failed to add the readiness check: %w", err)
 	}
 
@@ -188,4 +209,16 @@ func run(opts options) error {
 	}
 	log.Info("manager stopped")
 	return nil
+}
+
+// engineSynced is a readiness check that passes once the policy engine has
+// loaded every Policy, PolicySet and PolicyConfig, so that the webhook never
+// answers from a cold cache.
+func engineSynced(engine *policy.Engine) healthz.Checker {
+	return func(*http.Request) error {
+		if !engine.Synced() {
+			return errors.New("the policy engine has not loaded the policies yet")
+		}
+		return nil
+	}
 }
