@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -20,28 +21,33 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	policycontrollers "github.com/trusted-delivery/trusted-delivery/controllers/policy"
+	"github.com/trusted-delivery/trusted-delivery/controllers/workspace"
 	"github.com/trusted-delivery/trusted-delivery/internal/kube"
 	"github.com/trusted-delivery/trusted-delivery/internal/policy"
+	"github.com/trusted-delivery/trusted-delivery/internal/tenancy"
 	"github.com/trusted-delivery/trusted-delivery/internal/validation/pac"
+	tenancyvalidation "github.com/trusted-delivery/trusted-delivery/internal/validation/tenancy"
 )
 
 // options are the manager's command-line settings.
 type options struct {
-	metricsAddr       string
-	metricsSecure     bool
-	probeAddr         string
-	leaderElect       bool
-	leaderElectionID  string
-	namespace         string
-	webhookPort       int
-	webhookHost       string
-	webhookCertDir    string
-	gracefulShutdown  time.Duration
-	policyTimeout     time.Duration
-	policyParallelism int
-	logLevel          string
-	logFormat         string
-	enableHTTP2       bool
+	metricsAddr         string
+	metricsSecure       bool
+	probeAddr           string
+	leaderElect         bool
+	leaderElectionID    string
+	namespace           string
+	webhookPort         int
+	webhookHost         string
+	webhookCertDir      string
+	gracefulShutdown    time.Duration
+	allowedClusterRoles string
+	fluxNamespace       string
+	policyTimeout       time.Duration
+	policyParallelism   int
+	logLevel            string
+	logFormat           string
+	enableHTTP2         bool
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
@@ -67,6 +73,12 @@ func (o *options) bind(fs *flag.FlagSet) {
 		"Directory of the webhook serving certificate (tls.crt, tls.key). Defaults to a temporary directory.")
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second,
 		"How long to wait for controllers and servers to stop after SIGTERM.")
+	fs.StringVar(&o.allowedClusterRoles, "allowed-cluster-roles", strings.Join(tenancy.DefaultAllowedClusterRoles, ","),
+		"Comma-separated ClusterRoles that Workspaces may bind in spec.deploymentRBAC and spec.teamRBAC. "+
+			"The manager's ServiceAccount needs the bind verb on each of them.")
+	fs.StringVar(&o.fluxNamespace, "flux-namespace", workspace.DefaultFluxNamespace,
+		"Namespace of the Flux controllers; the operator never sets spec.serviceAccountName of the "+
+			"Kustomizations and HelmReleases in it.")
 	fs.DurationVar(&o.policyTimeout, "policy-timeout", 2*time.Second,
 		"Deadline of one policy on one object; a policy that runs longer yields an error result, never a violation.")
 	fs.IntVar(&o.policyParallelism, "policy-parallelism", 0,
@@ -190,6 +202,21 @@ func run(opts options) error {
 		return fmt.Errorf("failed to set up the policy controllers: %w", err)
 	}
 
+	allowedClusterRoles := splitList(opts.allowedClusterRoles)
+	if err := (&workspace.WorkspaceReconciler{
+		Client:              mgr.GetClient(),
+		APIReader:           mgr.GetAPIReader(),
+		Recorder:            mgr.GetEventRecorder("workspace-controller"),
+		AllowedClusterRoles: allowedClusterRoles,
+		FluxNamespace:       opts.fluxNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("failed to set up the Workspace controller: %w", err)
+	}
+	workspaceValidator := tenancyvalidation.NewWorkspaceValidator(mgr.GetClient(), mgr.GetScheme(), allowedClusterRoles)
+	if err := workspaceValidator.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("failed to set up the Workspace webhook: %w", err)
+	}
+
 	webhookServer := mgr.GetWebhookServer()
 	webhookServer.Register(pac.PolicyPath, &webhook.Admission{Handler: pac.NewPolicyValidator(mgr.GetScheme())})
 	webhookServer.Register(pac.PolicyConfigPath,
@@ -221,4 +248,15 @@ func engineSynced(engine *policy.Engine) healthz.Checker {
 		}
 		return nil
 	}
+}
+
+// splitList splits a comma-separated flag value and drops empty entries.
+func splitList(value string) []string {
+	var items []string
+	for _, item := range strings.Split(value, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
