@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsfilters "sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -22,8 +23,10 @@ import (
 
 	policycontrollers "github.com/trusted-delivery/trusted-delivery/controllers/policy"
 	"github.com/trusted-delivery/trusted-delivery/controllers/workspace"
+	"github.com/trusted-delivery/trusted-delivery/internal/audit"
 	"github.com/trusted-delivery/trusted-delivery/internal/kube"
 	"github.com/trusted-delivery/trusted-delivery/internal/policy"
+	"github.com/trusted-delivery/trusted-delivery/internal/report"
 	"github.com/trusted-delivery/trusted-delivery/internal/tenancy"
 	"github.com/trusted-delivery/trusted-delivery/internal/validation/pac"
 	tenancyvalidation "github.com/trusted-delivery/trusted-delivery/internal/validation/tenancy"
@@ -31,6 +34,8 @@ import (
 
 // options are the manager's command-line settings.
 type options struct {
+	sinks               report.SinkOptions
+	auditOpts           audit.Options
 	metricsAddr         string
 	metricsSecure       bool
 	probeAddr           string
@@ -51,6 +56,8 @@ type options struct {
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
+	o.auditOpts.BindFlags(fs)
+	o.sinks.BindFlags(fs)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
 		"Address of the metrics endpoint, for example :8443 or 127.0.0.1:8080; 0 disables it.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true,
@@ -181,9 +188,15 @@ func run(opts options) error {
 		return fmt.Errorf("failed to load the kubeconfig: %w", err)
 	}
 
+	scheme := kube.NewScheme()
+	if err := report.RegisterScheme(scheme); err != nil {
+		return fmt.Errorf("failed to register the report kinds: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
 	gracefulShutdown := opts.gracefulShutdown
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                        kube.NewScheme(),
+		Scheme:                        scheme,
+		Cache:                         cache.Options{ByObject: report.CacheByObject()},
 		Metrics:                       metricsOpts,
 		WebhookServer:                 webhook.NewServer(webhookOpts),
 		HealthProbeBindAddress:        opts.probeAddr,
@@ -217,6 +230,21 @@ func run(opts options) error {
 		return fmt.Errorf("failed to set up the Workspace webhook: %w", err)
 	}
 
+	sinks, err := report.NewSinks(ctx, mgr, opts.sinks)
+	if err != nil {
+		return fmt.Errorf("failed to set up the violation sinks: %w", err)
+	}
+	auditor, err := audit.New(mgr, engine, opts.auditOpts, sinks, nil)
+	if err != nil {
+		return fmt.Errorf("failed to set up the audit: %w", err)
+	}
+	if err := auditor.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("failed to set up the audit: %w", err)
+	}
+	if err := report.RegisterReadAPI(mgr); err != nil {
+		return fmt.Errorf("failed to set up the violations API: %w", err)
+	}
+
 	webhookServer := mgr.GetWebhookServer()
 	webhookServer.Register(pac.PolicyPath, &webhook.Admission{Handler: pac.NewPolicyValidator(mgr.GetScheme())})
 	webhookServer.Register(pac.PolicyConfigPath,
@@ -231,7 +259,7 @@ func run(opts options) error {
 
 	log.Info("starting the manager", "namespace", opts.namespace, "leaderElection", opts.leaderElect,
 		"webhookHost", opts.webhookHost, "webhookPort", opts.webhookPort)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("failed to run the manager: %w", err)
 	}
 	log.Info("manager stopped")
