@@ -17,6 +17,7 @@ SAMPLE_WORKSPACE="${SAMPLE_WORKSPACE:-team-a}"
 CLUSTER_TIMEOUT="${DEMO_CLUSTER_TIMEOUT:-120}"
 MANAGER_TIMEOUT="${DEMO_MANAGER_TIMEOUT:-120}"
 WORKSPACE_TIMEOUT="${DEMO_WORKSPACE_TIMEOUT:-120}"
+AUDIT_TIMEOUT="${DEMO_AUDIT_TIMEOUT:-90}"
 DETACH="${DEMO_DETACH:-0}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +46,7 @@ MANAGER_CMD=(
   --webhook-port 19443
   --webhook-cert-dir "${demo_dir}/certs"
   --namespace "${manager_namespace}"
+  --audit-debounce 5s
 )
 
 kubectl() {
@@ -180,12 +182,21 @@ if ! kubectl wait --for=condition=Ready=True "workspace/${SAMPLE_WORKSPACE}" \
   workspace_ready=0
 fi
 
+# The sample Deployment violates baseline policies on purpose, so the audit
+# that follows the policy changes marks the Workspace Compliant=False.
+log "waiting up to ${AUDIT_TIMEOUT}s for the audit to report on Workspace ${SAMPLE_WORKSPACE}"
+kubectl wait --for=condition=Compliant=False "workspace/${SAMPLE_WORKSPACE}" \
+  --timeout="${AUDIT_TIMEOUT}s" || log "NOTE: no audit result yet; see ${manager_log}"
+
 echo
 echo "\$ kubectl get workspaces,policies,policysets,policyconfigs"
 kubectl get workspaces,policies,policysets,policyconfigs
 echo
 echo "\$ kubectl get namespaces,serviceaccounts,rolebindings -l app.kubernetes.io/managed-by=trusted-delivery -A"
 kubectl get namespaces,serviceaccounts,rolebindings -l app.kubernetes.io/managed-by=trusted-delivery -A
+echo
+echo "\$ kubectl get reports -A"
+kubectl get reports -A || true
 echo
 echo "\$ kubectl describe workspace ${SAMPLE_WORKSPACE}"
 kubectl describe workspace "${SAMPLE_WORKSPACE}" || true

@@ -49,7 +49,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 			"It contains the API server URL.")
 	fs.StringVar(&o.binDir, "bin-dir", "bin",
 		"Directory that contains the etcd and kube-apiserver binaries, which make tools builds.")
-	fs.StringVar(&o.crdDirs, "crd-dirs", "config/crd/bases,test/crds/flux",
+	fs.StringVar(&o.crdDirs, "crd-dirs", "config/crd/bases,test/crds/flux,test/crds/openreports",
 		"Comma-separated directories of CRD manifests to install; a directory that does not exist is skipped.")
 	fs.StringVar(&o.certDir, "webhook-cert-dir", "",
 		"Directory to write a webhook serving certificate for localhost and 127.0.0.1 to (tls.crt, tls.key, "+
