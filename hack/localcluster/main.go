@@ -1,8 +1,9 @@
 // Command localcluster runs a local Kubernetes control plane for the demo and
 // for manual testing: etcd and kube-apiserver from bin/, started on loopback
 // through controller-runtime's envtest, with the operator's CRDs and the Flux
-// CRDs installed. It writes an admin kubeconfig and a ready marker, and runs
-// until SIGINT or SIGTERM, when it stops kube-apiserver and etcd.
+// CRDs installed. It writes an admin kubeconfig, a ready marker and, with
+// --webhook-cert-dir, a serving certificate for a webhook server on loopback.
+// It runs until SIGINT or SIGTERM, when it stops kube-apiserver and etcd.
 //
 // The control plane has no controller-manager and no scheduler: namespaces
 // that are deleted stay Terminating, owner references are not garbage
