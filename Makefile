@@ -76,6 +76,7 @@ test: tools flux verify ## Run the unit and envtest suites, then the e2e suite, 
 .PHONY: bench
 bench: tools ## Run the engine benchmarks and the audit benchmark (not part of make test; docs/benchmarks.md).
 	KUBEBUILDER_ASSETS=$(LOCALBIN) $(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./test/bench
 	KUBEBUILDER_ASSETS=$(LOCALBIN) $(GO) run ./test/bench/audit -objects 1000,10000
 
 ##@ Build

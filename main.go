@@ -4,11 +4,10 @@ package main
 
 import (
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,8 +21,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	policycontrollers "github.com/trusted-delivery/trusted-delivery/controllers/policy"
+	"github.com/trusted-delivery/trusted-delivery/controllers/webhookconfig"
 	"github.com/trusted-delivery/trusted-delivery/controllers/workspace"
+	"github.com/trusted-delivery/trusted-delivery/internal/admission"
 	"github.com/trusted-delivery/trusted-delivery/internal/audit"
+	"github.com/trusted-delivery/trusted-delivery/internal/certs"
+	"github.com/trusted-delivery/trusted-delivery/internal/events"
 	"github.com/trusted-delivery/trusted-delivery/internal/kube"
 	"github.com/trusted-delivery/trusted-delivery/internal/policy"
 	"github.com/trusted-delivery/trusted-delivery/internal/report"
@@ -34,6 +37,7 @@ import (
 
 // options are the manager's command-line settings.
 type options struct {
+	webhooks            webhookconfig.Options
 	sinks               report.SinkOptions
 	auditOpts           audit.Options
 	metricsAddr         string
@@ -56,6 +60,7 @@ type options struct {
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
+	o.webhooks.BindFlags(fs)
 	o.auditOpts.BindFlags(fs)
 	o.sinks.BindFlags(fs)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
@@ -176,11 +181,25 @@ func run(opts options) error {
 		metricsOpts.FilterProvider = metricsfilters.WithAuthenticationAndAuthorization
 	}
 
+	opts.webhooks.Namespace = opts.namespace
+	opts.webhooks.WebhookHost = opts.webhookHost
+	opts.webhooks.WebhookPort = opts.webhookPort
+	if err := opts.webhooks.Validate(); err != nil {
+		return err
+	}
+	certDir := opts.webhookCertDir
+	if certDir == "" {
+		certDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
+	}
+	certificates, err := certs.New(opts.webhooks.CertificateOptions(certDir))
+	if err != nil {
+		return fmt.Errorf("failed to set up the webhook certificates: %w", err)
+	}
 	webhookOpts := webhook.Options{
 		Host:    opts.webhookHost,
 		Port:    opts.webhookPort,
-		CertDir: opts.webhookCertDir,
-		TLSOpts: tlsOpts,
+		CertDir: certDir,
+		TLSOpts: append(tlsOpts, certificates.ConfigureTLS),
 	}
 
 	restConfig, err := ctrl.GetConfig()
@@ -208,6 +227,10 @@ func run(opts options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create the manager: %w", err)
+	}
+
+	if err := certificates.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the webhook certificates: %w", err)
 	}
 
 	engine := policy.NewEngine(policy.Options{Timeout: opts.policyTimeout, Parallelism: opts.policyParallelism})
@@ -245,6 +268,24 @@ func run(opts options) error {
 		return fmt.Errorf("failed to set up the violations API: %w", err)
 	}
 
+	recorder := events.NewRecorder(mgr.GetClient(), mgr.GetAPIReader(),
+		events.Options{Component: "trusted-delivery-admission"})
+	enforcer := &admission.Enforcer{
+		Engine:             engine,
+		Namespaces:         mgr.GetClient(),
+		Events:             recorder,
+		Sink:               sinks,
+		ExcludedNamespaces: opts.webhooks.Excluded(),
+		OperatorUsername:   opts.webhooks.OperatorUsername(),
+	}
+	if err := enforcer.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("failed to set up the enforcement webhook: %w", err)
+	}
+	configReconciler := &webhookconfig.Reconciler{Certificates: certificates, Options: opts.webhooks}
+	if err := configReconciler.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("failed to set up the webhook configuration controller: %w", err)
+	}
+
 	webhookServer := mgr.GetWebhookServer()
 	webhookServer.Register(pac.PolicyPath, &webhook.Admission{Handler: pac.NewPolicyValidator(mgr.GetScheme())})
 	webhookServer.Register(pac.PolicyConfigPath,
@@ -253,7 +294,8 @@ func run(opts options) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("failed to add the health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("policy-engine", engineSynced(engine)); err != nil {
+	readiness := webhookconfig.ReadyChecker(certificates, mgr.GetWebhookServer(), engine)
+	if err := mgr.AddReadyzCheck("webhook", readiness); err != nil {
 		return fmt.Errorf("failed to add the readiness check: %w", err)
 	}
 
@@ -264,18 +306,6 @@ func run(opts options) error {
 	}
 	log.Info("manager stopped")
 	return nil
-}
-
-// engineSynced is a readiness check that passes once the policy engine has
-// loaded every Policy, PolicySet and PolicyConfig, so that the webhook never
-// answers from a cold cache.
-func engineSynced(engine *policy.Engine) healthz.Checker {
-	return func(*http.Request) error {
-		if !engine.Synced() {
-			return errors.New("the policy engine has not loaded the policies yet")
-		}
-		return nil
-	}
 }
 
 // splitList splits a comma-separated flag value and drops empty entries.

@@ -198,6 +198,9 @@ echo
 echo "\$ kubectl get reports -A"
 kubectl get reports -A || true
 echo
+echo "\$ kubectl apply -f config/samples/denied_pod.yaml   # a privileged Pod"
+kubectl apply -f config/samples/denied_pod.yaml 2>&1 | grep -v '^Warning: ' || true
+echo
 echo "\$ kubectl describe workspace ${SAMPLE_WORKSPACE}"
 kubectl describe workspace "${SAMPLE_WORKSPACE}" || true
 echo
