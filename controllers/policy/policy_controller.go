@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -117,17 +116,12 @@ func (r *PolicyReconciler) patchStatus(ctx context.Context, s *policyScope, reco
 	if reconcileErr == nil || errors.Is(reconcileErr, reconcile.TerminalError(nil)) {
 		p.Status.ObservedGeneration = p.Generation
 	}
-	if equality.Semantic.DeepEqual(s.before.Status, p.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, p, client.MergeFrom(s.before)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patch status of Policy %s: %w", p.Name, err)
-	}
-	emitReadyEvent(r.Recorder, p, "Compile", s.before.Status.Conditions, ready)
-	return nil
+	return patchStatusIfChanged(ctx, r.Client, r.Recorder, p, s.before, readyStatus{
+		kind:             "Policy",
+		action:           "Compile",
+		beforeConditions: s.before.Status.Conditions,
+		ready:            ready,
+	})
 }
 
 // SetupWithManager registers the reconciler. It runs on every replica; see

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -85,17 +84,12 @@ func (r *PolicyConfigReconciler) patchStatus(ctx context.Context, cfg *pacv2beta
 	cfg.Status.MissingPolicies = check.missingPolicies
 	cfg.Status.UnknownParameters = check.unknownParameters
 	cfg.Status.ObservedGeneration = cfg.Generation
-	if equality.Semantic.DeepEqual(before.Status, cfg.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, cfg, client.MergeFrom(before)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patch status of PolicyConfig %s: %w", cfg.Name, err)
-	}
-	emitReadyEvent(r.Recorder, cfg, "Validate", before.Status.Conditions, ready)
-	return nil
+	return patchStatusIfChanged(ctx, r.Client, r.Recorder, cfg, before, readyStatus{
+		kind:             "PolicyConfig",
+		action:           "Validate",
+		beforeConditions: before.Status.Conditions,
+		ready:            ready,
+	})
 }
 
 // SetupWithManager registers the reconciler. It runs on every replica; see

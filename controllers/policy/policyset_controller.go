@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -77,17 +76,12 @@ func (r *PolicySetReconciler) patchStatus(ctx context.Context, set *pacv2beta2.P
 	set.Status.Policies = selected
 	set.Status.PolicyCount = int32(len(selected))
 	set.Status.ObservedGeneration = set.Generation
-	if equality.Semantic.DeepEqual(before.Status, set.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, set, client.MergeFrom(before)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patch status of PolicySet %s: %w", set.Name, err)
-	}
-	emitReadyEvent(r.Recorder, set, "Resolve", before.Status.Conditions, ready)
-	return nil
+	return patchStatusIfChanged(ctx, r.Client, r.Recorder, set, before, readyStatus{
+		kind:             "PolicySet",
+		action:           "Resolve",
+		beforeConditions: before.Status.Conditions,
+		ready:            ready,
+	})
 }
 
 // SetupWithManager registers the reconciler. It runs on every replica; see

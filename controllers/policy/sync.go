@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -119,6 +121,34 @@ func leading(elected <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// readyStatus is the status change of one object in one pass: the object
+// before and after the pass changed its status, and the Ready condition the
+// pass computed.
+type readyStatus struct {
+	kind             string
+	action           string
+	beforeConditions []metav1.Condition
+	ready            metav1.Condition
+}
+
+// patchStatusIfChanged writes the status of obj with a merge patch from
+// before when the pass changed it, then records the Ready event. An object
+// deleted in the meantime is not an error.
+func patchStatusIfChanged(ctx context.Context, c client.Client, recorder events.EventRecorder,
+	obj, before client.Object, change readyStatus) error {
+	if equality.Semantic.DeepEqual(before, obj) {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patch status of %s %s: %w", change.kind, obj.GetName(), err)
+	}
+	emitReadyEvent(recorder, obj, change.action, change.beforeConditions, change.ready)
+	return nil
 }
 
 // emitReadyEvent records an event when the Ready condition changed
