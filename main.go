@@ -63,19 +63,24 @@ func (o *options) bind(fs *flag.FlagSet) {
 	o.webhooks.BindFlags(fs)
 	o.auditOpts.BindFlags(fs)
 	o.sinks.BindFlags(fs)
+
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
 		"Address of the metrics endpoint, for example :8443 or 127.0.0.1:8080; 0 disables it.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true,
 		"Serve metrics over HTTPS and require a token that the API server authenticates and authorizes.")
+
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
 		"Address of the /healthz and /readyz endpoints.")
+
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
-		"Elect a leader with a Lease so that only one replica reconciles and audits.")
+		"Elect a leader with a Lease so that one replica at a time reconciles Workspaces, writes status and audits; every replica serves the webhooks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "trusted-delivery.pac.weave.works",
 		"Name of the leader election Lease in --namespace.")
+
 	fs.StringVar(&o.namespace, "namespace", defaultNamespace(),
 		"Namespace the operator runs in; it holds the webhook certificate Secret and the Lease, and "+
 			"policies are not enforced in it. Defaults to $POD_NAMESPACE or trusted-delivery-system.")
+
 	fs.IntVar(&o.webhookPort, "webhook-port", webhook.DefaultPort,
 		"Port of the admission webhook server.")
 	fs.StringVar(&o.webhookHost, "webhook-host", "",
@@ -83,22 +88,27 @@ func (o *options) bind(fs *flag.FlagSet) {
 			"webhook configurations point the API server at https://localhost:<webhook-port>.")
 	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "",
 		"Directory of the webhook serving certificate (tls.crt, tls.key). Defaults to a temporary directory.")
+
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second,
 		"How long to wait for controllers and servers to stop after SIGTERM.")
+
 	fs.StringVar(&o.allowedClusterRoles, "allowed-cluster-roles", strings.Join(tenancy.DefaultAllowedClusterRoles, ","),
 		"Comma-separated ClusterRoles that Workspaces may bind in spec.deploymentRBAC and spec.teamRBAC. "+
 			"The manager's ServiceAccount needs the bind verb on each of them.")
 	fs.StringVar(&o.fluxNamespace, "flux-namespace", workspace.DefaultFluxNamespace,
 		"Namespace of the Flux controllers; the operator never sets spec.serviceAccountName of the "+
 			"Kustomizations and HelmReleases in it.")
+
 	fs.DurationVar(&o.policyTimeout, "policy-timeout", 2*time.Second,
 		"Deadline of one policy on one object; a policy that runs longer yields an error result, never a violation.")
 	fs.IntVar(&o.policyParallelism, "policy-parallelism", 0,
 		"Maximum number of policies evaluated at once for one object; 0 means GOMAXPROCS.")
+
 	fs.StringVar(&o.logLevel, "log-level", "info",
 		"Log level: error, info, debug, or a number of verbosity (1 = debug, 2 and more = trace).")
 	fs.StringVar(&o.logFormat, "log-format", "json",
 		"Log format: json (for log collectors) or console (for people).")
+
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Serve HTTP/2 on the webhook and metrics servers; off by default because of the HTTP/2 "+
 			"rapid reset vulnerabilities (CVE-2023-44487).")

@@ -50,8 +50,8 @@ func New(opts Options) *envtest.Environment {
 	return env
 }
 
-// Start starts env and returns its rest.Config, with an error that says how
-// to build the binaries when they are missing.
+// Start starts env and returns its rest.Config. When the binaries are
+// missing, the error names the make target that builds them.
 func Start(env *envtest.Environment) (*rest.Config, error) {
 	dir := env.BinaryAssetsDirectory
 	if dir == "" {

@@ -56,13 +56,13 @@ type PolicySpec struct {
 	// +kubebuilder:default=true
 	Enforce *bool `json:"enforce,omitempty"`
 
-	// Description says what the policy checks and why.
+	// Description is what the policy checks and why.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Description string `json:"description,omitempty"`
 
-	// HowToSolve tells the owner of a violating object how to fix it. It is
-	// part of every denial message.
+	// HowToSolve is the fix for the owner of a violating object. It is part
+	// of every denial message.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	HowToSolve string `json:"how_to_solve,omitempty"`
@@ -229,7 +229,7 @@ type PolicyStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready tells whether the code compiles and the parameters
+	// Conditions: Ready reports whether the code compiles and the parameters
 	// are valid, so that the policy is evaluated.
 	// +optional
 	// +listType=map

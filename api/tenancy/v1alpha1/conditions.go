@@ -27,7 +27,7 @@ const (
 
 // Reasons shared by several conditions.
 const (
-	// ReconciledReason: the aspect is as the spec asks.
+	// ReconciledReason: the aspect matches the spec.
 	ReconciledReason = "Reconciled"
 
 	// ProgressingReason: the operator is still creating or updating objects.

@@ -46,13 +46,14 @@ type WorkspaceSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="label keys must be qualified names: an optional DNS subdomain prefix and '/', then at most 63 alphanumeric characters, '-', '_' or '.'"
 	Labels map[string]LabelValue `json:"labels,omitempty"`
 
-	// DeploymentRBAC is what the Workspace ServiceAccount, and so Flux, may
-	// do in the tenant's namespaces. When unset, the ClusterRole admin is
-	// bound.
+	// DeploymentRBAC is the set of permissions of the Workspace ServiceAccount,
+	// and so of Flux, in the tenant's namespaces. When unset, the ClusterRole
+	// admin is bound.
 	// +optional
 	DeploymentRBAC *DeploymentRBAC `json:"deploymentRBAC,omitempty"`
 
-	// TeamRBAC is what the tenant's people may do in its namespaces.
+	// TeamRBAC is the set of permissions of the tenant's people in its
+	// namespaces.
 	// +optional
 	TeamRBAC *TeamRBAC `json:"teamRBAC,omitempty"`
 
@@ -71,8 +72,8 @@ type WorkspaceSpec struct {
 	// +kubebuilder:validation:MaxItems=256
 	AllowedClusters []AllowedCluster `json:"allowedClusters,omitempty"`
 
-	// DeletionPolicy says what happens to the namespaces when the Workspace
-	// is deleted: Orphan keeps them without the tenant label, Delete deletes
+	// DeletionPolicy is the fate of the namespaces when the Workspace is
+	// deleted: Orphan keeps them without the tenant label, Delete deletes
 	// them.
 	// +optional
 	// +kubebuilder:default=Orphan
