@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -53,9 +54,14 @@ var _ = Describe("CRD documentation", func() {
 
 	It("lets kubectl explain every Workspace spec field", func() {
 		kubectl := env.ControlPlane.KubeCtl()
-		stdout, stderr, err := kubectl.Run("explain", "workspaces.spec")
-		Expect(err).NotTo(HaveOccurred(), readAll(stderr))
-		out := readAll(stdout)
+		// The API server publishes a new CRD's OpenAPI schema a moment after
+		// the CRD is established, so explain may fail at first.
+		var out string
+		Eventually(func(g Gomega) {
+			stdout, stderr, err := kubectl.Run("explain", "workspaces.spec")
+			g.Expect(err).NotTo(HaveOccurred(), readAll(stderr))
+			out = readAll(stdout)
+		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
 		for _, field := range []string{
 			"namespaces", "serviceAccountName", "labels", "deploymentRBAC", "teamRBAC",
 			"allowedRepositories", "allowedClusters", "deletionPolicy", "resourceQuota", "limitRange",
