@@ -253,7 +253,7 @@ func naiveEvaluate(ctx context.Context, b *testing.B, p *pacv2beta3.Policy, revi
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := compiled.eval(ctx, inputValue(reviewVal, paramsVal)); err != nil {
+	if _, err := compiled.eval(ctx, inputValue(reviewVal, paramsVal), DefaultTimeout); err != nil {
 		b.Fatal(err)
 	}
 }

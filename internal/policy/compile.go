@@ -7,9 +7,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
 )
@@ -152,11 +154,18 @@ func compileVersion(ctx context.Context, id, code string, version ast.RegoVersio
 	attempt.stage = 1
 
 	pkg := module.Package.Path[1:].String()
+	compiler, err := compileModule(filename, module, version)
+	if err != nil {
+		attempt.err, attempt.row, attempt.col = compileErrorFrom(err, version)
+		return attempt
+	}
 	query, err := rego.New(
 		rego.Query("data."+pkg+"."+ViolationRule),
-		rego.ParsedModule(module),
+		rego.Compiler(compiler),
+		rego.Store(emptyStore),
 		rego.SetRegoVersion(version),
 		rego.Capabilities(capabilities(version)),
+		rego.GenerateJSON(keepTerm),
 	).PrepareForEval(ctx)
 	if err != nil {
 		attempt.err, attempt.row, attempt.col = compileErrorFrom(err, version)
@@ -178,10 +187,72 @@ func compileVersion(ctx context.Context, id, code string, version ast.RegoVersio
 	return attempt
 }
 
+// emptyStore is the data document of every prepared query: policies read
+// only their input. It is never written, so queries share it.
+var emptyStore = inmem.New()
+
+// compileModule compiles the module on its own. A compiler keeps a type
+// table of every built-in function it may call, an estimated 40 KiB and most
+// of a compiled policy's memory. So it first compiles with only the
+// built-ins that the module names, the operators and the internal functions
+// that the compiler's rewrites call. When that fails it compiles again with
+// all of them, so the errors are those of the full language.
+func compileModule(filename string, module *ast.Module, version ast.RegoVersion) (*ast.Compiler, error) {
+	modules := map[string]*ast.Module{filename: module}
+	full := capabilities(version)
+	compiler := newCompiler(version, trimmedCapabilities(full, module))
+	if compiler.Compile(modules); !compiler.Failed() {
+		return compiler, nil
+	}
+	compiler = newCompiler(version, full)
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, compiler.Errors
+	}
+	return compiler, nil
+}
+
+func newCompiler(version ast.RegoVersion, caps *ast.Capabilities) *ast.Compiler {
+	return ast.NewCompiler().
+		WithCapabilities(caps).
+		WithDefaultRegoVersion(version).
+		WithUseTypeCheckAnnotations(true)
+}
+
+// trimmedCapabilities returns caps with only the built-ins that the module
+// may reach: those whose name it mentions, the operators and the internal
+// functions.
+func trimmedCapabilities(caps *ast.Capabilities, module *ast.Module) *ast.Capabilities {
+	named := map[string]bool{}
+	ast.WalkRefs(module, func(ref ast.Ref) bool {
+		named[ref.String()] = true
+		return false
+	})
+	trimmed := *caps
+	trimmed.Builtins = slices.DeleteFunc(slices.Clone(caps.Builtins), func(b *ast.Builtin) bool {
+		return !named[b.Name] && b.Infix == "" && !strings.HasPrefix(b.Name, "internal.")
+	})
+	return &trimmed
+}
+
 // capabilities returns the built-in functions and features of this OPA
 // version for the Rego version, without the denied built-ins and with no
-// network access.
+// network access. Each call returns a copy of a list built once per version.
 func capabilities(version ast.RegoVersion) *ast.Capabilities {
+	base := capabilitiesV1
+	if version == ast.RegoV0 {
+		base = capabilitiesV0
+	}
+	caps := *base()
+	caps.Builtins = slices.Clone(caps.Builtins)
+	return &caps
+}
+
+var (
+	capabilitiesV1 = sync.OnceValue(func() *ast.Capabilities { return buildCapabilities(ast.RegoV1) })
+	capabilitiesV0 = sync.OnceValue(func() *ast.Capabilities { return buildCapabilities(ast.RegoV0) })
+)
+
+func buildCapabilities(version ast.RegoVersion) *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion(ast.CapabilitiesRegoVersion(version))
 	caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool {
 		return deniedBuiltins[b.Name]

@@ -1,9 +1,13 @@
 package policy
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 
 	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
 )
@@ -211,5 +215,92 @@ func TestCompileWeaveLibraryManifest(t *testing.T) {
 	}
 	if compiled.RegoVersion != "v0" {
 		t.Errorf("RegoVersion = %q, want v0", compiled.RegoVersion)
+	}
+}
+
+// TestCompileWithTrimmedBuiltins checks that modules compile against only
+// the built-ins they name, including those the compiler's rewrites call,
+// and still evaluate as with every built-in.
+func TestCompileWithTrimmedBuiltins(t *testing.T) {
+	tests := []struct {
+		name string
+		code string
+		want []string
+	}{
+		{
+			name: "membership, every, print and arithmetic",
+			code: `package trimmed.ops
+violation contains msg if {
+	some c in input.review.object.spec.containers
+	every p in c.ports { p > 1000 }
+	print("checked", c.name)
+	c.name in {"a", "b"}
+	n := -count(c.ports) + 10
+	msg := sprintf("%s %d", [c.name, n])
+}`,
+			want: []string{"a 9"},
+		},
+		{
+			name: "v0 with future keywords and a comprehension",
+			code: `package trimmed.v0
+import future.keywords.in
+violation[{"msg": msg}] {
+	names := {n | some c in input.review.object.spec.containers; n := upper(c.name)}
+	"A" in names
+	msg := concat(",", sort(names))
+}`,
+			want: []string{"A,B"},
+		},
+		{
+			name: "with replacing a built-in",
+			code: `package trimmed.mock
+mocked(x) := 42
+violation contains sprintf("%v", [n]) if {
+	n := count(input.review.object.spec.containers) with count as mocked
+}`,
+			want: []string{"42"},
+		},
+	}
+	input := map[string]any{
+		"review": map[string]any{"object": map[string]any{"spec": map[string]any{"containers": []any{
+			map[string]any{"name": "a", "ports": []any{8080}},
+			map[string]any{"name": "b", "ports": []any{80}},
+		}}}},
+		"parameters": map[string]any{},
+	}
+	value, err := ast.InterfaceToValue(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			module, err := ast.ParseModuleWithOpts("m.rego", tt.code, ast.ParserOptions{RegoVersion: suggestedVersion(tt.code)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := capabilities(module.RegoVersion())
+			compiler, err := compileModule("m.rego", module, module.RegoVersion())
+			if err != nil {
+				t.Fatalf("compileModule() error = %v", err)
+			}
+			if got := len(compiler.Capabilities().Builtins); got >= len(full.Builtins)/2 {
+				t.Errorf("compiler has %d built-ins of %d, want only those the module reaches", got, len(full.Builtins))
+			}
+			compiled, err := compileCode(context.Background(), "m", tt.code)
+			if err != nil {
+				t.Fatalf("compileCode() error = %v", err)
+			}
+			occurrences, err := compiled.eval(context.Background(), value, DefaultTimeout)
+			if err != nil {
+				t.Fatalf("eval error = %v", err)
+			}
+			var got []string
+			for _, o := range occurrences {
+				got = append(got, o.Message)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("violations = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -263,9 +263,10 @@ func (e *Engine) Evaluate(ctx context.Context, mode Mode, review Review, subject
 		return nil
 	}
 	state := e.state.Load()
+	facts := factsOf(subject.Object)
 	var matching []*entry
 	for _, ent := range state.active[mode] {
-		if AppliesTo(ent.policy, subject.Object) {
+		if facts.matchedBy(ent.policy) {
 			matching = append(matching, ent)
 		}
 	}
@@ -293,19 +294,23 @@ func (e *Engine) Evaluate(ctx context.Context, mode Mode, review Review, subject
 		}
 		return results
 	}
-	indexes := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range indexes {
-				eval(i)
+	// Workers take the next policy from a shared counter; the calling
+	// goroutine is one of them.
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(matching) {
+				return
 			}
-		})
+			eval(i)
+		}
 	}
-	for i := range matching {
-		indexes <- i
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
 	}
-	close(indexes)
+	work()
 	wg.Wait()
 	return results
 }

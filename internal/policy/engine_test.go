@@ -200,6 +200,38 @@ violation contains "counted" if {
 	}
 }
 
+// TestEvaluateCancelled checks that cancelling the request's context stops
+// a running policy and is reported as the cancellation, not as a timeout.
+func TestEvaluateCancelled(t *testing.T) {
+	e := NewEngine(Options{Timeout: time.Minute})
+	slow := newPolicy("slow", `package slow
+violation contains "counted" if {
+  n := count([1 | some a in numbers.range(1, 5000); some b in numbers.range(1, 5000)])
+  n > 0
+}`)
+	if status := e.UpsertPolicy(slow); !status.Ready {
+		t.Fatalf("UpsertPolicy() = %+v", status)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(50*time.Millisecond, cancel)
+	obj := deployment("apps", "web", nil, "app")
+
+	start := time.Now()
+	results := e.Evaluate(ctx, ModeAdmission, ReviewFromObject(obj), Subject{Object: obj})
+	elapsed := time.Since(start)
+
+	if len(results) != 1 {
+		t.Fatalf("Evaluate() returned %d results, want 1", len(results))
+	}
+	if err := results[0].Err; !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
+		t.Errorf("Result.Err = %v, want context.Canceled and not ErrTimeout", err)
+	}
+	if elapsed > 5*time.Second {
+		t.Errorf("Evaluate() took %s, want it stopped when the context was cancelled", elapsed)
+	}
+}
+
 func TestEvaluateIsolatesBrokenPolicies(t *testing.T) {
 	e := NewEngine(Options{Parallelism: 4})
 	broken := newPolicy("a-broken", "package broken\nviolation contains x if {\n  x := y\n}\n")

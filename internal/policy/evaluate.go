@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -46,11 +48,9 @@ func (e *Engine) evaluateEntry(ctx context.Context, ent *entry, review ast.Value
 	}
 	result.Parameters = params
 
-	evalCtx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
-	occurrences, err := ent.compiled.eval(evalCtx, inputValue(review, paramsValue))
+	occurrences, err := ent.compiled.eval(ctx, inputValue(review, paramsValue), e.opts.Timeout)
 	if err != nil {
-		if evalCtx.Err() != nil && ctx.Err() == nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w after %s: policy %s", ErrTimeout, e.opts.Timeout, ent.id)
 		} else {
 			err = fmt.Errorf("evaluate policy %s: %w", ent.id, err)
@@ -135,64 +135,134 @@ func objectRef(obj *unstructured.Unstructured) ObjectRef {
 }
 
 // eval runs the prepared query with the input and returns the elements of
-// the violation set. A cancelled context stops the evaluation.
-func (c *Compiled) eval(ctx context.Context, input ast.Value) ([]Occurrence, error) {
-	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input))
+// the violation set. It stops the evaluation when timeout passes or ctx is
+// cancelled. The cancellation is checked by the evaluator itself, so a
+// policy costs no goroutine, and OPA's per-query metrics are not collected.
+func (c *Compiled) eval(ctx context.Context, input ast.Value, timeout time.Duration) ([]Occurrence, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cancel := topdown.NewCancel()
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		cancel.Cancel()
+	})
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	cache := ruleCaches.Get().(*ruleCache)
+	defer func() {
+		cache.reset()
+		ruleCaches.Put(cache)
+	}()
+	rs, err := c.query.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalExternalCancel(cancel),
+		rego.EvalVirtualCache(cache))
+	timer.Stop()
+	stop()
 	if err != nil {
-		if topdown.IsCancel(err) && ctx.Err() != nil {
-			return nil, ctx.Err()
+		if topdown.IsCancel(err) {
+			if timedOut.Load() {
+				return nil, context.DeadlineExceeded
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 		}
 		return nil, err
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return nil, nil
 	}
-	return occurrencesOf(rs[0].Expressions[0].Value), nil
+	term, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return nil, fmt.Errorf("violation evaluated to %T, not a Rego term", rs[0].Expressions[0].Value)
+	}
+	return occurrencesOf(term.Value), nil
 }
+
+// keepTerm is the result conversion of every prepared query: it keeps the
+// Rego value, which occurrencesOf reads without a detour through Go maps.
+func keepTerm(term *ast.Term, _ *rego.EvalContext) (any, error) {
+	return term, nil
+}
+
+var (
+	msgKey              = ast.InternedTerm("msg")
+	violatingKeyKey     = ast.InternedTerm("violating_key")
+	recommendedValueKey = ast.InternedTerm("recommended_value")
+)
 
 // occurrencesOf reads the value of the violation rule: a set (or array) of
 // objects with msg, violating_key and recommended_value, or of strings. A
 // violation rule that is a boolean yields one occurrence when true.
-func occurrencesOf(value any) []Occurrence {
+func occurrencesOf(value ast.Value) []Occurrence {
 	switch v := value.(type) {
-	case []any:
-		occurrences := make([]Occurrence, 0, len(v))
-		for _, element := range v {
-			occurrences = append(occurrences, occurrenceOf(element))
-		}
+	case ast.Set:
+		occurrences := make([]Occurrence, 0, v.Len())
+		v.Foreach(func(element *ast.Term) {
+			occurrences = append(occurrences, occurrenceOf(element.Value))
+		})
 		return occurrences
-	case bool:
+	case *ast.Array:
+		occurrences := make([]Occurrence, 0, v.Len())
+		v.Foreach(func(element *ast.Term) {
+			occurrences = append(occurrences, occurrenceOf(element.Value))
+		})
+		return occurrences
+	case ast.Boolean:
 		if v {
 			return []Occurrence{{Message: "violation is true"}}
 		}
 		return nil
-	case nil:
+	case ast.Null:
 		return nil
 	default:
 		return []Occurrence{occurrenceOf(v)}
 	}
 }
 
-func occurrenceOf(element any) Occurrence {
+func occurrenceOf(element ast.Value) Occurrence {
 	switch v := element.(type) {
-	case string:
-		return Occurrence{Message: v}
-	case map[string]any:
-		occurrence := Occurrence{RecommendedValue: v["recommended_value"]}
-		if msg, ok := v["msg"].(string); ok {
-			occurrence.Message = msg
-		} else if msg, ok := v["msg"]; ok {
-			occurrence.Message = jsonText(msg)
-		} else {
-			occurrence.Message = jsonText(v)
+	case ast.String:
+		return Occurrence{Message: string(v)}
+	case ast.Object:
+		var occurrence Occurrence
+		if rv := v.Get(recommendedValueKey); rv != nil {
+			occurrence.RecommendedValue = goValue(rv.Value)
 		}
-		if key, ok := v["violating_key"].(string); ok {
-			occurrence.ViolatingKey = key
+		switch msg := v.Get(msgKey); {
+		case msg == nil:
+			occurrence.Message = jsonText(goValue(v))
+		case isString(msg.Value):
+			occurrence.Message = string(msg.Value.(ast.String))
+		default:
+			occurrence.Message = jsonText(goValue(msg.Value))
+		}
+		if key := v.Get(violatingKeyKey); key != nil && isString(key.Value) {
+			occurrence.ViolatingKey = string(key.Value.(ast.String))
 		}
 		return occurrence
 	default:
-		return Occurrence{Message: jsonText(v)}
+		return Occurrence{Message: jsonText(goValue(v))}
 	}
+}
+
+func isString(v ast.Value) bool {
+	_, ok := v.(ast.String)
+	return ok
+}
+
+// goValue converts a Rego value to the Go value encoding/json would decode
+// from its JSON form. Values without a JSON form, which a violation rule
+// cannot produce, become their Rego text.
+func goValue(v ast.Value) any {
+	out, err := ast.JSON(v)
+	if err != nil {
+		return v.String()
+	}
+	return out
 }
 
 func jsonText(v any) string {

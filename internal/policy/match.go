@@ -143,31 +143,49 @@ func TargetKinds(policies []pacv2beta3.Policy) (kinds []string, allKinds bool) {
 // AppliesTo reports whether the policy's targets match the object and no
 // exclusion removes it. An empty target list matches everything on its axis.
 func AppliesTo(p *pacv2beta3.Policy, obj *unstructured.Unstructured) bool {
-	targets, exclude := &p.Spec.Targets, &p.Spec.Exclude
-	labels := obj.GetLabels()
-	namespace := obj.GetNamespace()
+	facts := factsOf(obj)
+	return facts.matchedBy(p)
+}
 
-	if len(targets.Kinds) > 0 && !slices.Contains(targets.Kinds, obj.GetKind()) {
+// objectFacts are the fields of an object that targets and exclusions
+// match, read once per object rather than once per policy.
+type objectFacts struct {
+	kind, namespace, name string
+	labels                map[string]string
+}
+
+func factsOf(obj *unstructured.Unstructured) objectFacts {
+	return objectFacts{
+		kind:      obj.GetKind(),
+		namespace: obj.GetNamespace(),
+		name:      obj.GetName(),
+		labels:    obj.GetLabels(),
+	}
+}
+
+func (o *objectFacts) matchedBy(p *pacv2beta3.Policy) bool {
+	targets, exclude := &p.Spec.Targets, &p.Spec.Exclude
+	if len(targets.Kinds) > 0 && !slices.Contains(targets.Kinds, o.kind) {
 		return false
 	}
 	// NOTE: a cluster-scoped object has no namespace, so a policy with
 	// targets.namespaces never checks it.
-	if len(targets.Namespaces) > 0 && !slices.Contains(targets.Namespaces, namespace) {
+	if len(targets.Namespaces) > 0 && !slices.Contains(targets.Namespaces, o.namespace) {
 		return false
 	}
-	if len(targets.Labels) > 0 && !matchesAnyLabelSet(targets.Labels, labels) {
+	if len(targets.Labels) > 0 && !matchesAnyLabelSet(targets.Labels, o.labels) {
 		return false
 	}
 
-	if namespace != "" && slices.Contains(exclude.Namespaces, namespace) {
+	if o.namespace != "" && slices.Contains(exclude.Namespaces, o.namespace) {
 		return false
 	}
 	if slices.ContainsFunc(exclude.Resources, func(ref string) bool {
-		return resourceRefMatches(ref, namespace, obj.GetName())
+		return resourceRefMatches(ref, o.namespace, o.name)
 	}) {
 		return false
 	}
-	return !matchesAnyLabelSet(exclude.Labels, labels)
+	return !matchesAnyLabelSet(exclude.Labels, o.labels)
 }
 
 // matchesAnyLabelSet reports whether labels contain every label of one of
