@@ -54,6 +54,7 @@ type options struct {
 	fluxNamespace       string
 	policyTimeout       time.Duration
 	policyParallelism   int
+	gcPercent           int
 	logLevel            string
 	logFormat           string
 	enableHTTP2         bool
@@ -103,6 +104,9 @@ func (o *options) bind(fs *flag.FlagSet) {
 		"Deadline of one policy on one object; a policy that runs longer yields an error result, never a violation.")
 	fs.IntVar(&o.policyParallelism, "policy-parallelism", 0,
 		"Maximum number of policies evaluated at once for one object; 0 means GOMAXPROCS.")
+	fs.IntVar(&o.gcPercent, "gc-percent", admission.DefaultGCPercent,
+		"Garbage collection target percentage, as GOGC: higher values collect less often during admission "+
+			"reviews and use more memory. The GOGC environment variable takes precedence unless this flag is given.")
 
 	fs.StringVar(&o.logLevel, "log-level", "info",
 		"Log level: error, info, debug, or a number of verbosity (1 = debug, 2 and more = trace).")
@@ -167,6 +171,9 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(logOpt))
 	log := ctrl.Log.WithName("setup")
+	gcPercentSet := false
+	flag.Visit(func(f *flag.Flag) { gcPercentSet = gcPercentSet || f.Name == "gc-percent" })
+	log.Info("garbage collection target", "gcPercent", admission.SetGCPercent(opts.gcPercent, gcPercentSet))
 
 	if err := run(opts); err != nil {
 		log.Error(err, "manager stopped with an error")

@@ -164,7 +164,7 @@ func compileVersion(ctx context.Context, id, code string, version ast.RegoVersio
 		rego.Compiler(compiler),
 		rego.Store(emptyStore),
 		rego.SetRegoVersion(version),
-		rego.Capabilities(capabilities(version)),
+		rego.Capabilities(compiler.Capabilities()),
 		rego.GenerateJSON(keepTerm),
 	).PrepareForEval(ctx)
 	if err != nil {
@@ -228,9 +228,13 @@ func trimmedCapabilities(caps *ast.Capabilities, module *ast.Module) *ast.Capabi
 		return false
 	})
 	trimmed := *caps
-	trimmed.Builtins = slices.DeleteFunc(slices.Clone(caps.Builtins), func(b *ast.Builtin) bool {
-		return !named[b.Name] && b.Infix == "" && !strings.HasPrefix(b.Name, "internal.")
-	})
+	trimmed.Builtins = nil
+	for _, b := range caps.Builtins {
+		if named[b.Name] || b.Infix != "" || strings.HasPrefix(b.Name, "internal.") {
+			trimmed.Builtins = append(trimmed.Builtins, b)
+		}
+	}
+	trimmed.Builtins = slices.Clip(trimmed.Builtins)
 	return &trimmed
 }
 

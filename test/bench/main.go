@@ -26,6 +26,8 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/trusted-delivery/trusted-delivery/internal/admission"
 )
 
 // options are the command-line settings.
@@ -35,6 +37,7 @@ type options struct {
 	largeDivisor int
 	naiveCap     int
 	cpuProfile   string
+	gcPercent    int
 }
 
 func main() {
@@ -49,6 +52,8 @@ func main() {
 	flag.StringVar(&opts.cpuProfile, "cpuprofile-prefix", "", "Write a CPU profile of each case's webhook requests, not of the baselines, to <prefix>-<object>-<policies>.pprof.")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	// The same garbage collection target as the manager, unless GOGC is set.
+	opts.gcPercent = admission.SetGCPercent(admission.DefaultGCPercent, false)
 
 	for _, field := range strings.Split(counts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(field))
@@ -126,12 +131,12 @@ func run(opts options, out io.Writer) error {
 			fmt.Fprintf(os.Stderr, "measured %s Deployment with %d policies\n", object.name, n)
 		}
 	}
-	printTable(out, rows)
+	printTable(out, rows, opts.gcPercent)
 	return nil
 }
 
-func printTable(out io.Writer, rows []row) {
-	fmt.Fprintf(out, "Go %s, GOMAXPROCS %d, %s/%s\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+func printTable(out io.Writer, rows []row, gcPercent int) {
+	fmt.Fprintf(out, "Go %s, GOMAXPROCS %d, GOGC %d, %s/%s\n\n", runtime.Version(), runtime.GOMAXPROCS(0), gcPercent, runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintln(out, "| Object | Policies | p50 | p99 | Reviews/s | Allocs/review | Peak RSS | Floor p50 | Floor p99 | Naive p50 | Webhook / floor | Naive / webhook |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
