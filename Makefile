@@ -65,13 +65,7 @@ verify: generate manifests ## Fail when the generated files in api/ and config/ 
 .PHONY: test
 test: tools flux verify ## Run the unit and envtest suites, then the e2e suite, on the control plane in bin/.
 	KUBEBUILDER_ASSETS=$(LOCALBIN) $(GO) test ./... -count=1
-	@# TODO: drop this check once test/e2e is committed; until then there is no suite to run.
-	@if [[ -d test/e2e ]]; then \
-		echo "KUBEBUILDER_ASSETS=$(LOCALBIN) $(GO) test -tags e2e ./test/e2e/... -count=1"; \
-		KUBEBUILDER_ASSETS=$(LOCALBIN) $(GO) test -tags e2e ./test/e2e/... -count=1; \
-	else \
-		echo "test: test/e2e does not exist, so no end-to-end suite ran" >&2; \
-	fi
+	KUBEBUILDER_ASSETS=$(LOCALBIN) $(GO) test -tags e2e ./test/e2e/... -count=1
 
 .PHONY: bench
 bench: tools ## Run the engine benchmarks and the audit benchmark (not part of make test; docs/benchmarks.md).
