@@ -219,12 +219,19 @@ func newCompiler(version ast.RegoVersion, caps *ast.Capabilities) *ast.Compiler 
 }
 
 // trimmedCapabilities returns caps with only the built-ins that the module
-// may reach: those whose name it mentions, the operators and the internal
-// functions.
+// may reach: those whose name it mentions as a reference or a variable, the
+// operators and the internal functions. Variables count because OPA reads a
+// variable named like a built-in, such as max in a comprehension or a with
+// value, as that built-in, and must reject the module as it would with every
+// built-in.
 func trimmedCapabilities(caps *ast.Capabilities, module *ast.Module) *ast.Capabilities {
 	named := map[string]bool{}
 	ast.WalkRefs(module, func(ref ast.Ref) bool {
 		named[ref.String()] = true
+		return false
+	})
+	ast.WalkVars(module, func(v ast.Var) bool {
+		named[string(v)] = true
 		return false
 	})
 	trimmed := *caps

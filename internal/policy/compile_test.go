@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 
 	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
 )
@@ -300,6 +301,45 @@ violation contains sprintf("%v", [n]) if {
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("violations = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCompileBuiltinNamedVariables checks that a variable named like a
+// built-in keeps that built-in in the trimmed capabilities. OPA reads such a
+// variable in a comprehension or a with value as the built-in and rejects
+// these modules, so the engine must too.
+func TestCompileBuiltinNamedVariables(t *testing.T) {
+	tests := []struct {
+		name string
+		code string
+	}{
+		{
+			name: "comprehension variable",
+			code: `package named.comprehension
+violation contains concat(",", names) if {
+	names := [trim | some c in input.review.object.spec.containers; trim = c.name]
+}`,
+		},
+		{
+			name: "with value",
+			code: `package named.with
+f(x) := x
+violation contains sprintf("%v", [y]) if {
+	max = input.parameters.limit
+	y := f([1, 2, 3]) with f as max
+}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, opaErr := rego.New(rego.Query("data.x"), rego.Module("m.rego", tt.code)).PrepareForEval(context.Background())
+			if opaErr == nil {
+				t.Fatal("OPA compiles the module, want the type error this test relies on")
+			}
+			if _, err := Compile(newPolicy("p", tt.code)); err == nil {
+				t.Errorf("Compile() succeeded, want an error as OPA reports: %v", opaErr)
 			}
 		})
 	}
