@@ -173,6 +173,11 @@ func main() {
 	log := ctrl.Log.WithName("setup")
 	gcPercentSet := false
 	flag.Visit(func(f *flag.Flag) { gcPercentSet = gcPercentSet || f.Name == "gc-percent" })
+	if opts.gcPercent < 1 {
+		fmt.Fprintf(os.Stderr, "invalid --gc-percent %d: use a positive percentage (set GOGC=off in the environment to turn collection off)\n",
+			opts.gcPercent)
+		os.Exit(2)
+	}
 	log.Info("garbage collection target", "gcPercent", admission.SetGCPercent(opts.gcPercent, gcPercentSet))
 
 	if err := run(opts); err != nil {
