@@ -164,13 +164,19 @@ violation contains msg if {
 	}
 }
 
-func TestEvaluateTimeout(t *testing.T) {
-	e := NewEngine(Options{Timeout: 50 * time.Millisecond})
-	slow := newPolicy("slow", `package slow
+// slowPolicy returns a policy that counts 25 million elements, which takes
+// far longer than the deadlines of the tests that use it.
+func slowPolicy() *pacv2beta3.Policy {
+	return newPolicy("slow", `package slow
 violation contains "counted" if {
   n := count([1 | some a in numbers.range(1, 5000); some b in numbers.range(1, 5000)])
   n > 0
 }`)
+}
+
+func TestEvaluateTimeout(t *testing.T) {
+	e := NewEngine(Options{Timeout: 50 * time.Millisecond})
+	slow := slowPolicy()
 	if status := e.UpsertPolicy(slow); !status.Ready {
 		t.Fatalf("UpsertPolicy() = %+v", status)
 	}
@@ -204,11 +210,7 @@ violation contains "counted" if {
 // a running policy and is reported as the cancellation, not as a timeout.
 func TestEvaluateCancelled(t *testing.T) {
 	e := NewEngine(Options{Timeout: time.Minute})
-	slow := newPolicy("slow", `package slow
-violation contains "counted" if {
-  n := count([1 | some a in numbers.range(1, 5000); some b in numbers.range(1, 5000)])
-  n > 0
-}`)
+	slow := slowPolicy()
 	if status := e.UpsertPolicy(slow); !status.Ready {
 		t.Fatalf("UpsertPolicy() = %+v", status)
 	}
