@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
 	"github.com/trusted-delivery/trusted-delivery/config/policies"
+	"github.com/trusted-delivery/trusted-delivery/internal/policy/policytest"
 )
 
 // Benchmarks of Evaluate on a typical Deployment and on a ~200 KiB one, for
@@ -89,60 +89,15 @@ func benchLibrary(b *testing.B) []*pacv2beta3.Policy {
 	return library
 }
 
-// benchDeployment returns a Deployment with the containers, each with the
-// env vars, and its size as JSON.
-func benchDeployment(containers, envVars int) (*unstructured.Unstructured, int) {
-	list := make([]any, 0, containers)
-	for c := range containers {
-		env := make([]any, 0, envVars)
-		for v := range envVars {
-			env = append(env, map[string]any{
-				"name":  fmt.Sprintf("SETTING_%03d", v),
-				"value": fmt.Sprintf("value-%03d-of-container-%03d-padded-to-look-real", v, c),
-			})
-		}
-		list = append(list, map[string]any{
-			"name":  fmt.Sprintf("container-%d", c),
-			"image": fmt.Sprintf("registry.example/team/app-%d:1.%d.0", c, c),
-			"env":   env,
-			"resources": map[string]any{
-				"limits":   map[string]any{"cpu": "500m", "memory": "256Mi"},
-				"requests": map[string]any{"cpu": "100m", "memory": "128Mi"},
-			},
-			"securityContext": map[string]any{"runAsNonRoot": true, "readOnlyRootFilesystem": true},
-			"ports":           []any{map[string]any{"containerPort": int64(8080), "protocol": "TCP"}},
-		})
-	}
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1",
-		"kind":       "Deployment",
-		"metadata": map[string]any{
-			"name":      "web",
-			"namespace": "apps",
-			"labels":    map[string]any{"app": "web", "owner": "team-a"},
-		},
-		"spec": map[string]any{
-			"replicas": int64(3),
-			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}},
-			"template": map[string]any{
-				"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
-				"spec":     map[string]any{"containers": list},
-			},
-		},
-	}}
-	data, _ := json.Marshal(obj.Object)
-	return obj, len(data)
-}
-
 type benchObject struct {
 	name string
 	obj  *unstructured.Unstructured
 }
 
 func benchObjects(b *testing.B) []benchObject {
-	typical, _ := benchDeployment(2, 5)
+	typical, _ := policytest.Deployment(2, 5)
 	// 40 containers of 60 env vars each is about 200 KiB of JSON.
-	large, size := benchDeployment(40, 60)
+	large, size := policytest.Deployment(40, 60)
 	if size < 180<<10 || size > 240<<10 {
 		b.Fatalf("large Deployment is %d bytes, want about 200 KiB", size)
 	}
