@@ -11,7 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +27,7 @@ import (
 
 	pacv2beta2 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta2"
 	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
+	tdevents "github.com/trusted-delivery/trusted-delivery/internal/events"
 	"github.com/trusted-delivery/trusted-delivery/internal/kube"
 	"github.com/trusted-delivery/trusted-delivery/internal/policy"
 	"github.com/trusted-delivery/trusted-delivery/internal/report"
@@ -41,11 +42,16 @@ const FieldManager = kube.FieldManager + "-audit"
 
 // Defaults of Options.
 const (
-	DefaultInterval = 24 * time.Hour
-	DefaultDebounce = 30 * time.Second
-	DefaultPageSize = 500
-	DefaultWorkers  = 2
+	DefaultInterval  = 24 * time.Hour
+	DefaultDebounce  = 30 * time.Second
+	DefaultPageSize  = 500
+	DefaultWorkers   = 2
+	DefaultEventRate = 10
 )
+
+// EventComponent is the source and reporting controller of the violation
+// Events that audit scans record.
+const EventComponent = "trusted-delivery-audit"
 
 // Options configures the audit.
 type Options struct {
@@ -68,7 +74,7 @@ type Options struct {
 	// MaxResults caps the results listed in each report.
 	MaxResults int
 	// EventRate is the maximum number of violation Events written per
-	// second when New builds the EventEmitter. Zero writes no Events.
+	// second when New builds the Event recorder. Zero writes no Events.
 	EventRate float64
 }
 
@@ -100,7 +106,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		})
 	fs.Float64Var(&o.EventRate, "audit-event-rate", DefaultEventRate,
 		"Maximum number of violation Events per second that audit scans write, one Event per object, policy and "+
-			"message with a count; violations beyond a queue of 1000 are dropped. 0 writes no Events.")
+			"message with a count; violations beyond a queue of "+strconv.Itoa(tdevents.DefaultQueueSize)+
+			" are dropped. 0 writes no Events.")
 	fs.IntVar(&o.MaxResults, "report-max-results", report.DefaultMaxResults,
 		"Maximum number of results listed in each audit Report and ClusterReport; the summary counts all of them.")
 }
@@ -175,8 +182,8 @@ type Auditor struct {
 
 // New returns an Auditor that uses the manager's clients and writes reports
 // under FieldManager. When events is nil and opts.EventRate is positive, it
-// records violation Events with an EventEmitter that SetupWithManager adds
-// to the manager.
+// records violation Events with an events.Recorder that SetupWithManager
+// adds to the manager.
 func New(mgr ctrl.Manager, engine *policy.Engine, opts Options, sink report.Sink, events ViolationEvents) (*Auditor, error) {
 	if err := report.RegisterScheme(mgr.GetScheme()); err != nil {
 		return nil, err
@@ -207,11 +214,8 @@ func New(mgr ctrl.Manager, engine *policy.Engine, opts Options, sink report.Sink
 	}
 	a.Options.defaults()
 	if events == nil && opts.EventRate > 0 {
-		instance := os.Getenv("POD_NAME")
-		if instance == "" {
-			instance, _ = os.Hostname()
-		}
-		a.Events = NewEventEmitter(mgr.GetClient(), mgr.GetAPIReader(), instance, opts.EventRate)
+		a.Events = tdevents.NewRecorder(mgr.GetClient(), mgr.GetAPIReader(),
+			tdevents.Options{Component: EventComponent, Rate: opts.EventRate})
 	}
 	return a, nil
 }
@@ -232,7 +236,7 @@ func (a *Auditor) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if runnable, ok := a.Events.(manager.Runnable); ok {
 		if err := mgr.Add(runnable); err != nil {
-			return fmt.Errorf("add the audit Event emitter to the manager: %w", err)
+			return fmt.Errorf("add the audit Event recorder to the manager: %w", err)
 		}
 	}
 	if err := mgr.Add(a); err != nil {

@@ -2,7 +2,7 @@ package audit
 
 import (
 	"context"
-	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -10,8 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
-	"github.com/trusted-delivery/trusted-delivery/internal/policy"
-	"github.com/trusted-delivery/trusted-delivery/internal/report"
+	tdevents "github.com/trusted-delivery/trusted-delivery/internal/events"
 )
 
 // violationEvents returns the violation Events in namespace about the
@@ -21,7 +20,7 @@ func violationEvents(namespace, name string) []corev1.Event {
 	Expect(k8sClient.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
 	var events []corev1.Event
 	for _, e := range list.Items {
-		if e.Reason == EventReasonPolicyViolation && e.InvolvedObject.Name == name {
+		if e.Reason == tdevents.ReasonPolicyViolation && e.InvolvedObject.Name == name {
 			events = append(events, e)
 		}
 	}
@@ -30,19 +29,23 @@ func violationEvents(namespace, name string) []corev1.Event {
 
 var _ = Describe("Violation Events", func() {
 	It("records one Event per object, policy and message with a count across scans", func() {
-		emitter := NewEventEmitter(k8sClient, k8sClient, "test", 1000)
-		emitterCtx, stop := context.WithCancel(ctx)
+		recorder := tdevents.NewRecorder(k8sClient, k8sClient, tdevents.Options{
+			Component:     EventComponent,
+			Rate:          1000,
+			FlushInterval: 100 * time.Millisecond,
+		})
+		recorderCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer GinkgoRecover()
 			defer close(done)
-			Expect(emitter.Start(emitterCtx)).To(Succeed())
+			Expect(recorder.Start(recorderCtx)).To(Succeed())
 		}()
 		DeferCleanup(func() {
 			stop()
 			<-done
 		})
-		a := newTestAuditor(emitter, nil)
+		a := newTestAuditor(recorder, nil)
 
 		ns := createNamespace("")
 		p := missingLabelPolicy("owner", pacv2beta3.SeverityHigh, ns, "Deployment")
@@ -69,27 +72,11 @@ var _ = Describe("Violation Events", func() {
 		Expect(event.InvolvedObject.Kind).To(Equal("Deployment"))
 		Expect(event.InvolvedObject.UID).NotTo(BeEmpty())
 		Expect(event.Message).To(Equal("violates policy " + p.Name + " (high severity): Deployment web has no owner label"))
-		Expect(event.Annotations).To(HaveKeyWithValue(EventAnnotationPolicy, p.Name))
-		Expect(event.Annotations).To(HaveKeyWithValue(EventAnnotationSeverity, "high"))
-		Expect(event.ReportingController).To(Equal(EventReportingController))
+		Expect(event.Annotations).To(HaveKeyWithValue(tdevents.AnnotationPolicy, p.Name))
+		Expect(event.Annotations).To(HaveKeyWithValue(tdevents.AnnotationSeverity, "high"))
+		Expect(event.ReportingController).To(Equal(EventComponent))
+		Expect(event.Action).To(Equal("Audit"))
 		Expect(event.Message).NotTo(ContainSubstring("registry.example"), "the Event carries the manifest")
 		Expect(event.LastTimestamp.Time).NotTo(BeTemporally("<", event.FirstTimestamp.Time))
-	})
-
-	It("names Events validly for any object name", func() {
-		record := &report.Record{
-			PolicyID: "td.baseline.rbac-wildcard-verbs",
-			Object:   policy.ObjectRef{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: "system:controller:Job-Reader", UID: "u1"},
-		}
-		name := eventName(record, "message")
-		Expect(name).To(MatchRegexp(`^system-controller-job-reader\.[0-9a-f]{16}$`))
-
-		record.Object.Name = strings.Repeat("a", 300)
-		Expect(len(eventName(record, "message"))).To(BeNumerically("<=", 253))
-
-		other := *record
-		other.PolicyID = "another"
-		Expect(eventName(&other, "message")).NotTo(Equal(eventName(record, "message")))
-		Expect(eventName(record, "another message")).NotTo(Equal(eventName(record, "message")))
 	})
 })

@@ -42,11 +42,6 @@ var (
 		Help: "API group versions that discovery could not read during an audit scan; their kinds were not audited.",
 	}, []string{"group_version"})
 
-	auditEventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "trusted_delivery_audit_events_dropped_total",
-		Help: "Violation Events of audit scans that were not written, because the queue was full or the write failed.",
-	})
-
 	auditListFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "trusted_delivery_audit_list_failures_total",
 		Help: "Resources that an audit scan could not list, for example because RBAC forbids it.",
@@ -63,6 +58,5 @@ func init() {
 		auditViolations,
 		auditDiscoveryFailures,
 		auditListFailures,
-		auditEventsDropped,
 	)
 }

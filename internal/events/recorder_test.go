@@ -97,6 +97,12 @@ func TestViolationEvent(t *testing.T) {
 		t.Errorf("another message maps to the same Event %s", other.Name)
 	}
 
+	long := record(strings.Repeat("a", 300), "too many replicas")
+	if name := violationEvent(long, "c", "i", metav1.Now()).Name; len(name) > validation.DNS1123SubdomainMaxLength {
+		t.Errorf("Event name of a 300-character object name has %d characters, want at most %d",
+			len(name), validation.DNS1123SubdomainMaxLength)
+	}
+
 	cluster := record("admin", "m")
 	cluster.Object.Namespace = ""
 	if got := violationEvent(cluster, "c", "i", metav1.Now()).Namespace; got != metav1.NamespaceDefault {
