@@ -216,6 +216,8 @@ violation contains {"msg": "never reached"} if {
 		for _, broken := range []string{slow.Name, unset.Name} {
 			Expect(metrics.AdmissionPolicyDecisions.WithLabelValues(broken, metrics.ResultError)).To(
 				WithTransform(counterValue, BeNumerically(">=", 2)), "errors of %s", broken)
+			Expect(warnings.containing("enforced policy "+broken+" could not be evaluated and did not check this request")).
+				NotTo(BeEmpty(), "the client is told that %s did not check its request", broken)
 		}
 	})
 

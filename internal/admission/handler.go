@@ -127,7 +127,7 @@ func (h *Enforcer) Handle(ctx context.Context, req admission.Request) admission.
 		h.record(ctx, &req.AdmissionRequest, obj, namespaceLabels, results, denied)
 	}
 
-	warnings := Warnings(decision.Warned)
+	warnings := append(ErrorWarnings(decision.Errored), Warnings(decision.Warned)...)
 	if denied {
 		log.V(1).Info("denied an admission request", "policies", policyIDs(decision.Denied), "dryRun", review.DryRun)
 		response := admission.Denied(DenialMessage(decision.Denied[0].Object, decision.Denied))

@@ -104,6 +104,39 @@ func Warnings(warned []policy.Result) []string {
 	return warnings
 }
 
+// maxErrorWarnings bounds the warnings about policies that could not be
+// evaluated. The last one then lists the IDs of the rest.
+const maxErrorWarnings = 5
+
+// ErrorWarnings returns one admission warning per policy that could not be
+// evaluated, so that the client learns which policies did not check its
+// request, and at most maxErrorWarnings of them.
+func ErrorWarnings(errored []policy.Result) []string {
+	if len(errored) == 0 {
+		return nil
+	}
+	warnings := make([]string, 0, min(len(errored), maxErrorWarnings))
+	for i := range errored {
+		if i == maxErrorWarnings-1 && len(errored) > maxErrorWarnings {
+			rest := make([]string, 0, len(errored)-i)
+			for j := i; j < len(errored); j++ {
+				rest = append(rest, errored[j].PolicyID)
+			}
+			warnings = append(warnings, truncate(fmt.Sprintf("%d more policies could not be evaluated and did not check this request: %s",
+				len(rest), strings.Join(rest, ", ")), maxWarning))
+			break
+		}
+		r := &errored[i]
+		kind := "policy"
+		if r.Enforced {
+			kind = "enforced policy"
+		}
+		warnings = append(warnings, truncate(fmt.Sprintf("%s %s could not be evaluated and did not check this request: %s",
+			kind, r.PolicyID, oneLine(r.Err.Error())), maxWarning))
+	}
+	return warnings
+}
+
 // policyLine returns "<id> (<name>): <msg>; <msg>. How to solve: <text>",
 // with every run of white space collapsed to one space.
 func policyLine(r *policy.Result) string {

@@ -132,6 +132,35 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+func TestErrorWarnings(t *testing.T) {
+	if got := ErrorWarnings(nil); got != nil {
+		t.Errorf("ErrorWarnings(nil) = %v, want nil", got)
+	}
+	errored := []policy.Result{
+		{PolicyID: "td.slow", Enforced: true, Err: errors.New("policy evaluation timed out after 2s:\n policy td.slow")},
+		{PolicyID: "td.audit-only", Err: errors.New("invalid policy parameters")},
+	}
+	want := []string{
+		"enforced policy td.slow could not be evaluated and did not check this request: policy evaluation timed out after 2s: policy td.slow",
+		"policy td.audit-only could not be evaluated and did not check this request: invalid policy parameters",
+	}
+	if diff := cmp.Diff(want, ErrorWarnings(errored)); diff != "" {
+		t.Errorf("ErrorWarnings() mismatch (-want +got):\n%s", diff)
+	}
+
+	var many []policy.Result
+	for i := range maxErrorWarnings + 2 {
+		many = append(many, policy.Result{PolicyID: fmt.Sprintf("td.e-%d", i), Enforced: true, Err: errors.New("failed")})
+	}
+	got := ErrorWarnings(many)
+	if len(got) != maxErrorWarnings {
+		t.Fatalf("len(ErrorWarnings()) = %d, want %d", len(got), maxErrorWarnings)
+	}
+	if last := got[maxErrorWarnings-1]; last != "3 more policies could not be evaluated and did not check this request: td.e-4, td.e-5, td.e-6" {
+		t.Errorf("last warning = %q, want the count and IDs of the rest", last)
+	}
+}
+
 func TestErrorLimiter(t *testing.T) {
 	var l errorLimiter
 	start := time.Unix(0, 0)
