@@ -221,6 +221,51 @@ violation contains {"msg": "never reached"} if {
 		}
 	})
 
+	It("checks the ephemeral containers that kubectl debug adds to a Pod", func() {
+		ns := createNamespace()
+		p := &pacv2beta3.Policy{
+			ObjectMeta: metav1.ObjectMeta{Name: uniqueName("td.test.privileged")},
+			Spec: pacv2beta3.PolicySpec{
+				Name:     "No privileged containers",
+				Severity: pacv2beta3.SeverityHigh,
+				Code: `package tdtest.privileged
+
+import rego.v1
+
+violation contains {"msg": sprintf("container %s is privileged", [c.name])} if {
+	some field in ["containers", "ephemeralContainers"]
+	some c in input.review.object.spec[field]
+	c.securityContext.privileged
+}
+`,
+				Targets: pacv2beta3.PolicyTargets{Kinds: []string{"Pod"}, Namespaces: []string{ns}},
+			},
+		}
+		mustCreate(p)
+		privileged := &corev1.SecurityContext{Privileged: ptr.To(true)}
+		waitUntilEnforced(p, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "registry.example/app:1.0.0", SecurityContext: privileged,
+			}}},
+		})
+
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1.0.0"}}},
+		}
+		mustCreate(pod)
+		pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: "debug", Image: "registry.example/debug:1.0.0", SecurityContext: privileged,
+		}}}
+		err := k8sClient.SubResource("ephemeralcontainers").Update(ctx, pod)
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "adding a privileged ephemeral container is denied: %v", err)
+		Expect(err.Error()).To(ContainSubstring("container debug is privileged"))
+
+		pod.Spec.EphemeralContainers[0].SecurityContext = nil
+		Expect(k8sClient.SubResource("ephemeralcontainers").Update(ctx, pod)).To(Succeed())
+	})
+
 	It("applies a PolicyConfig override", func() {
 		ns := createNamespace()
 		p := replicasPolicy([]string{ns})

@@ -66,6 +66,11 @@ type RuleSet struct {
 	Unresolved []string
 }
 
+// podEphemeralContainers is the subresource through which kubectl debug adds
+// containers to a running Pod. The request carries the whole Pod, so the
+// policies that target Pods check it like an update of the Pod.
+const podEphemeralContainers = "pods/ephemeralcontainers"
+
 // EnforcementRules returns the rules that cover the kinds: one rule per API
 // group, for all versions of the group's resources, so that a request in
 // any version reaches the webhook. allKinds yields one wildcard rule.
@@ -75,7 +80,7 @@ func EnforcementRules(kinds []string, allKinds bool, index ResourceIndex) RuleSe
 			Wildcard: true,
 			Kinds:    slices.Clone(kinds),
 			Rules: []admissionregistrationv1.RuleWithOperations{
-				rule([]string{"*"}, []string{"*"}),
+				rule([]string{"*"}, []string{"*", podEphemeralContainers}),
 			},
 		}
 	}
@@ -91,6 +96,9 @@ func EnforcementRules(kinds []string, allKinds bool, index ResourceIndex) RuleSe
 		for _, gr := range resources {
 			if !slices.Contains(byGroup[gr.Group], gr.Resource) {
 				byGroup[gr.Group] = append(byGroup[gr.Group], gr.Resource)
+			}
+			if gr.Group == "" && gr.Resource == "pods" && !slices.Contains(byGroup[""], podEphemeralContainers) {
+				byGroup[""] = append(byGroup[""], podEphemeralContainers)
 			}
 		}
 	}

@@ -38,6 +38,7 @@ func TestEnforcementRules(t *testing.T) {
 		"Deployment":  {{Group: "apps", Resource: "deployments"}},
 		"StatefulSet": {{Group: "apps", Resource: "statefulsets"}},
 		"Service":     {{Group: "", Resource: "services"}},
+		"Pod":         {{Group: "", Resource: "pods"}},
 		"Event":       {{Group: "", Resource: "events"}, {Group: "events.k8s.io", Resource: "events"}},
 	}
 	tests := []struct {
@@ -56,6 +57,15 @@ func TestEnforcementRules(t *testing.T) {
 			Rules: []admissionregistrationv1.RuleWithOperations{
 				rule([]string{""}, []string{"services"}),
 				rule([]string{"apps"}, []string{"deployments", "statefulsets"}),
+			},
+		},
+	}, {
+		name:  "pods bring the subresource of ephemeral containers",
+		kinds: []string{"Pod", "Service"},
+		want: RuleSet{
+			Kinds: []string{"Pod", "Service"},
+			Rules: []admissionregistrationv1.RuleWithOperations{
+				rule([]string{""}, []string{"pods", "pods/ephemeralcontainers", "services"}),
 			},
 		},
 	}, {
@@ -88,7 +98,7 @@ func TestEnforcementRules(t *testing.T) {
 				Rule: admissionregistrationv1.Rule{
 					APIGroups:   []string{"*"},
 					APIVersions: []string{"*"},
-					Resources:   []string{"*"},
+					Resources:   []string{"*", "pods/ephemeralcontainers"},
 					Scope:       ptr.To(admissionregistrationv1.AllScopes),
 				},
 			}},

@@ -142,14 +142,21 @@ func (h *Enforcer) skipReason(req *admissionv1.AdmissionRequest) (string, bool) 
 	switch {
 	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update:
 		return "policies are enforced on CREATE and UPDATE only", true
-	case req.SubResource != "":
-		return "policies are not enforced on subresources", true
+	case req.SubResource != "" && !isEphemeralContainersUpdate(req):
+		return "policies are not enforced on subresources other than pods/ephemeralcontainers", true
 	case h.OperatorUsername != "" && req.UserInfo.Username == h.OperatorUsername:
 		return "requests of the operator are not enforced", true
 	case slices.Contains(h.ExcludedNamespaces, namespaceOf(req)):
 		return "namespace " + namespaceOf(req) + " is excluded from enforcement", true
 	}
 	return "", false
+}
+
+// isEphemeralContainersUpdate reports whether the request adds ephemeral
+// containers to a Pod, as kubectl debug does. Its object is the whole Pod,
+// which the Pod policies check.
+func isEphemeralContainersUpdate(req *admissionv1.AdmissionRequest) bool {
+	return req.SubResource == "ephemeralcontainers" && req.Resource.Group == "" && req.Resource.Resource == "pods"
 }
 
 // namespaceOf returns the namespace a request is about: its namespace, or
