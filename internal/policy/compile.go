@@ -330,8 +330,12 @@ func sameRow(a, b *ast.Error) bool {
 }
 
 func formatASTError(e *ast.Error) string {
-	if e.Location == nil {
-		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	message := e.Message
+	if name, ok := strings.CutPrefix(message, "undefined function "); ok && deniedBuiltins[name] {
+		message += " (policies may not call " + name + ", because it reaches the network)"
 	}
-	return fmt.Sprintf("line %d, column %d: %s: %s", e.Location.Row, e.Location.Col, e.Code, e.Message)
+	if e.Location == nil {
+		return fmt.Sprintf("%s: %s", e.Code, message)
+	}
+	return fmt.Sprintf("line %d, column %d: %s: %s", e.Location.Row, e.Location.Col, e.Code, message)
 }

@@ -174,7 +174,7 @@ violation contains "x" if {
 			wantReason:  pacv2beta3.PolicyCompileErrorReason,
 			wantVersion: "v1",
 			wantLine:    3,
-			wantText:    []string{"http.send"},
+			wantText:    []string{"undefined function http.send (policies may not call http.send, because it reaches the network)"},
 		},
 	}
 	for _, tt := range tests {
