@@ -151,11 +151,15 @@ func (r *WorkspaceReconciler) reconcileNamespace(ctx context.Context, s *workspa
 		s.retry = append(s.retry, fmt.Errorf("workspace %s: %s", s.ws.Name, status.Message))
 		return status, nil
 	}
+	// The namespace is the Event's related object: Events that share their
+	// regarding and related objects, reason and action are merged into one
+	// series that keeps the first note, so without it the Event of a second
+	// namespace would only count on the first one's.
 	switch {
 	case existing == nil:
-		r.event(s.ws, eventTypeNormal, reasonNamespaceCreated, "Create", "created namespace %s", name)
+		r.eventAbout(s.ws, desired, eventTypeNormal, reasonNamespaceCreated, "Create", "created namespace %s", name)
 	case existing.Labels[tenancyv1alpha1.TenantLabel] != s.ws.Name:
-		r.event(s.ws, eventTypeNormal, reasonNamespaceAdopted, "Adopt", "adopted existing namespace %s", name)
+		r.eventAbout(s.ws, desired, eventTypeNormal, reasonNamespaceAdopted, "Adopt", "adopted existing namespace %s", name)
 	}
 	return status, nil
 }

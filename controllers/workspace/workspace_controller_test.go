@@ -68,7 +68,15 @@ var _ = Describe("Workspace reconciler", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: tenancy.PolicyID(name, tenancy.ServiceAccountAndNamespacesPolicy)}, policy)).To(Succeed())
 		Expect(policy.Spec.Targets.Namespaces).To(ConsistOf(namespaces))
 		Expect(metav1.IsControlledBy(policy, ws)).To(BeTrue())
-		expectEvent(k8sClient, "Workspace", name, corev1.EventTypeNormal, reasonNamespaceCreated)
+		Eventually(func(g Gomega) {
+			var notes []string
+			for _, e := range eventsAbout(g, k8sClient, "Workspace", name) {
+				if e.Reason == reasonNamespaceCreated {
+					notes = append(notes, e.Note)
+				}
+			}
+			g.Expect(notes).To(ConsistOf("created namespace "+namespaces[0], "created namespace "+namespaces[1]))
+		}).Should(Succeed(), "one NamespaceCreated Event per namespace")
 	})
 
 	It("restores a deleted RoleBinding", func() {
