@@ -4,6 +4,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -118,6 +119,36 @@ func (o *options) bind(fs *flag.FlagSet) {
 			"rapid reset vulnerabilities (CVE-2023-44487).")
 }
 
+// validate checks the flag values that the manager cannot start with, and
+// fills in the webhook options that depend on other flags. It returns every
+// problem at once.
+func (o *options) validate() error {
+	var errs []error
+	if o.gcPercent < 1 {
+		errs = append(errs, fmt.Errorf("invalid --gc-percent %d: use a positive percentage "+
+			"(set GOGC=off in the environment to turn collection off)", o.gcPercent))
+	}
+	if o.policyTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("invalid --policy-timeout %s: use a positive duration such as 2s", o.policyTimeout))
+	}
+	if o.policyParallelism < 0 {
+		errs = append(errs, fmt.Errorf("invalid --policy-parallelism %d: use 0 for GOMAXPROCS or a positive number", o.policyParallelism))
+	}
+	if o.webhookPort < 1 || o.webhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("invalid --webhook-port %d: use a port from 1 to 65535", o.webhookPort))
+	}
+	if err := o.auditOpts.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	o.webhooks.Namespace = o.namespace
+	o.webhooks.WebhookHost = o.webhookHost
+	o.webhooks.WebhookPort = o.webhookPort
+	if err := o.webhooks.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 func defaultNamespace() string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns
@@ -171,13 +202,12 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(logOpt))
 	log := ctrl.Log.WithName("setup")
-	gcPercentSet := false
-	flag.Visit(func(f *flag.Flag) { gcPercentSet = gcPercentSet || f.Name == "gc-percent" })
-	if opts.gcPercent < 1 {
-		fmt.Fprintf(os.Stderr, "invalid --gc-percent %d: use a positive percentage (set GOGC=off in the environment to turn collection off)\n",
-			opts.gcPercent)
+	if err := opts.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	gcPercentSet := false
+	flag.Visit(func(f *flag.Flag) { gcPercentSet = gcPercentSet || f.Name == "gc-percent" })
 	log.Info("garbage collection target", "gcPercent", admission.SetGCPercent(opts.gcPercent, gcPercentSet))
 
 	if err := run(opts); err != nil {
@@ -203,12 +233,6 @@ func run(opts options) error {
 		metricsOpts.FilterProvider = metricsfilters.WithAuthenticationAndAuthorization
 	}
 
-	opts.webhooks.Namespace = opts.namespace
-	opts.webhooks.WebhookHost = opts.webhookHost
-	opts.webhooks.WebhookPort = opts.webhookPort
-	if err := opts.webhooks.Validate(); err != nil {
-		return err
-	}
 	certDir := opts.webhookCertDir
 	if certDir == "" {
 		certDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")

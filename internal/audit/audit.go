@@ -78,6 +78,33 @@ type Options struct {
 	EventRate float64
 }
 
+// Validate returns the problems of flag values that the audit cannot run
+// with. Zero values are left to the defaults.
+func (o *Options) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{{"--audit-interval", o.Interval}, {"--audit-debounce", o.Debounce}} {
+		if d.value < 0 {
+			errs = append(errs, fmt.Errorf("invalid %s %s: use a positive duration", d.flag, d.value))
+		}
+	}
+	if o.PageSize < 0 {
+		errs = append(errs, fmt.Errorf("invalid --audit-page-size %d: use a positive number", o.PageSize))
+	}
+	if o.Workers < 0 {
+		errs = append(errs, fmt.Errorf("invalid --audit-workers %d: use a positive number", o.Workers))
+	}
+	if o.MaxResults < 0 {
+		errs = append(errs, fmt.Errorf("invalid --report-max-results %d: use a positive number", o.MaxResults))
+	}
+	if o.EventRate < 0 {
+		errs = append(errs, fmt.Errorf("invalid --audit-event-rate %g: use 0 to write no Events or a positive rate", o.EventRate))
+	}
+	return errors.Join(errs...)
+}
+
 // BindFlags registers the audit flags on fs.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Interval, "audit-interval", DefaultInterval,
