@@ -97,7 +97,9 @@ func (h *Enforcer) Handle(ctx context.Context, req admission.Request) admission.
 		metrics.AdmissionRequests.WithLabelValues(operation, metrics.DecisionSkipped).Inc()
 		return admission.Allowed(reason)
 	}
-	log := ctrl.LoggerFrom(ctx).WithValues("kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
+	// The webhook server's logger already carries the namespace, name, resource,
+	// user and request ID.
+	log := ctrl.LoggerFrom(ctx).WithValues("kind", req.Kind.Kind)
 
 	if !h.Engine.Synced() {
 		metrics.AdmissionRequests.WithLabelValues(operation, metrics.DecisionError).Inc()
