@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -303,6 +304,15 @@ func TestPolicyParameters(t *testing.T) {
 	}
 }
 
+// updateGolden rewrites the violations.golden.json files from the current
+// results instead of comparing with them.
+var updateGolden = flag.Bool("update", false, "rewrite testdata/*/violations.golden.json from the current results")
+
+// goldenFile is the file of a policy's testdata directory that records the
+// violations of each fail-*.yaml, so that a change to a message, a key or a
+// recommended value shows up in review.
+const goldenFile = "violations.golden.json"
+
 func TestPolicyTestdata(t *testing.T) {
 	for _, p := range loadLibrary(t) {
 		t.Run(p.policy.Name, func(t *testing.T) {
@@ -313,6 +323,7 @@ func TestPolicyTestdata(t *testing.T) {
 			if len(fail) == 0 {
 				t.Errorf("no fail-*.yaml in %s", filepath.Join(testdataDir, p.policy.Name))
 			}
+			got := map[string][]any{}
 			for _, path := range append(pass, fail...) {
 				wantViolation := strings.HasPrefix(filepath.Base(path), "fail-")
 				t.Run(filepath.Base(path), func(t *testing.T) {
@@ -336,12 +347,54 @@ func TestPolicyTestdata(t *testing.T) {
 					}
 					for _, v := range violations {
 						checkViolation(t, v)
-						t.Logf("violation: %v", v)
+					}
+					if wantViolation {
+						got[filepath.Base(path)] = violations
 					}
 				})
 			}
+			compareGolden(t, filepath.Join(testdataDir, p.policy.Name, goldenFile), got)
 		})
 	}
+}
+
+// compareGolden compares the violations of each fail case with the golden
+// file, or rewrites the file with -update. Violations are sorted by their
+// JSON text, because a set has no order.
+func compareGolden(t *testing.T, path string, violations map[string][]any) {
+	t.Helper()
+	for _, list := range violations {
+		slices.SortFunc(list, func(a, b any) int {
+			return strings.Compare(jsonString(t, a), jsonString(t, b))
+		})
+	}
+	got, err := json.MarshalIndent(violations, "", "  ")
+	if err != nil {
+		t.Fatalf("marshal violations: %v", err)
+	}
+	got = append(got, '\n')
+	if *updateGolden {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatalf("write %s: %v", path, err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v (run go test ./config/policies -update to create it)", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("violations differ from %s (run go test ./config/policies -update and review the diff):\ngot:\n%s", path, got)
+	}
+}
+
+func jsonString(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal %v: %v", v, err)
+	}
+	return string(data)
 }
 
 // checkViolation asserts that an element of the violation set has the fields
