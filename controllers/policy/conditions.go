@@ -45,11 +45,14 @@ type event struct {
 }
 
 // readyEvent returns the event for a change of the Ready condition from
-// before to after: Warning with the condition's reason when it is not
-// True, Normal when it becomes True or its message changes. It returns
-// false when nothing a user would care about changed.
+// before to after: Warning with the condition's reason when it is not True
+// and its reason or message changes, Normal when it becomes True or changes
+// its reason. A healthy condition whose message alone changes, such as a
+// PolicySet's count of selected policies while the cache fills, yields no
+// event. It returns false when nothing a user would care about changed.
 func readyEvent(before *metav1.Condition, after metav1.Condition) (event, bool) {
-	if before != nil && before.Status == after.Status && before.Reason == after.Reason && before.Message == after.Message {
+	if before != nil && before.Status == after.Status && before.Reason == after.Reason &&
+		(before.Message == after.Message || after.Status == metav1.ConditionTrue) {
 		return event{}, false
 	}
 	if after.Status == metav1.ConditionTrue {

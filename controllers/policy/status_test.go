@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	pacv2beta2 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta2"
 	pacv2beta3 "github.com/trusted-delivery/trusted-delivery/api/pac/v2beta3"
@@ -56,6 +57,15 @@ func TestReadyEvent(t *testing.T) {
 			wantEmit: true, wantType: corev1.EventTypeWarning, wantReason: "CompileError",
 		},
 		{name: "generation only", before: &compiled, after: readyCondition(5, true, "Compiled", "compiled"), wantEmit: false},
+		{
+			name:   "healthy message only",
+			before: ptr.To(readyCondition(1, true, "Resolved", "selects 1 policies for audit mode")),
+			after:  readyCondition(1, true, "Resolved", "selects 2 policies for audit mode"), wantEmit: false,
+		},
+		{
+			name: "becomes healthy with another reason", before: &broken, after: compiled,
+			wantEmit: true, wantType: corev1.EventTypeNormal, wantReason: "Compiled",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
