@@ -234,6 +234,32 @@ func TestEvaluateCancelled(t *testing.T) {
 	}
 }
 
+// TestEvaluateEntryRecoversPanic checks that a panic while evaluating one
+// policy becomes that policy's error instead of stopping the process. An
+// entry without compiled code and without a compile error cannot come from
+// UpsertPolicy, so evaluating it panics.
+func TestEvaluateEntryRecoversPanic(t *testing.T) {
+	e := NewEngine(Options{})
+	ent := &entry{id: "broken", policy: newPolicy("broken", "")}
+	obj := deployment("apps", "web", nil, "app")
+	review, err := reviewValue(ReviewFromObject(obj))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	result := e.evaluateEntry(context.Background(), ent, review, Subject{Object: obj}, nil)
+
+	if !errors.Is(result.Err, ErrPanic) {
+		t.Errorf("Result.Err = %v, want ErrPanic", result.Err)
+	}
+	if result.Violated() {
+		t.Errorf("Result reports a violation after a panic: %+v", result.Occurrences)
+	}
+	if result.Duration <= 0 {
+		t.Errorf("Result.Duration = %s, want the time the evaluation took", result.Duration)
+	}
+}
+
 func TestEvaluateIsolatesBrokenPolicies(t *testing.T) {
 	e := NewEngine(Options{Parallelism: 4})
 	broken := newPolicy("a-broken", "package broken\nviolation contains x if {\n  x := y\n}\n")

@@ -26,12 +26,23 @@ var (
 	// ErrInvalidParameters: a parameter value does not match its type, or a
 	// required parameter has no value.
 	ErrInvalidParameters = errors.New("invalid policy parameters")
+	// ErrPanic: the evaluation panicked, and the panic was recovered.
+	ErrPanic = errors.New("policy evaluation panicked")
 )
 
-func (e *Engine) evaluateEntry(ctx context.Context, ent *entry, review ast.Value, subject Subject, configs []configEntry) Result {
+// evaluateEntry evaluates one policy on the subject. A panic in the
+// evaluation becomes the error of the result, so that no policy can stop
+// the manager.
+func (e *Engine) evaluateEntry(ctx context.Context, ent *entry, review ast.Value, subject Subject, configs []configEntry) (result Result) {
 	start := time.Now()
-	result := newResult(ent, subject)
-	defer func() { result.Duration = time.Since(start) }()
+	result = newResult(ent, subject)
+	defer func() {
+		if recovered := recover(); recovered != nil {
+			result.Occurrences = nil
+			result.Err = fmt.Errorf("%w: policy %s: %v", ErrPanic, ent.id, recovered)
+		}
+		result.Duration = time.Since(start)
+	}()
 
 	if ent.compileErr != nil {
 		result.Err = fmt.Errorf("%w: policy %s: %w", ErrNotCompiled, ent.id, ent.compileErr)
@@ -148,7 +159,8 @@ func (c *Compiled) eval(ctx context.Context, input ast.Value, timeout time.Durat
 		timedOut.Store(true)
 		cancel.Cancel()
 	})
-	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer timer.Stop()
+	defer context.AfterFunc(ctx, cancel.Cancel)()
 	cache := ruleCaches.Get().(*ruleCache)
 	defer func() {
 		cache.reset()
@@ -159,8 +171,6 @@ func (c *Compiled) eval(ctx context.Context, input ast.Value, timeout time.Durat
 		rego.EvalMetrics(metrics.NoOp()),
 		rego.EvalExternalCancel(cancel),
 		rego.EvalVirtualCache(cache))
-	timer.Stop()
-	stop()
 	if err != nil {
 		if topdown.IsCancel(err) {
 			if timedOut.Load() {
