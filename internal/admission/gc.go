@@ -7,7 +7,7 @@ import (
 
 // DefaultGCPercent is the manager's garbage collection target, as GOGC. An
 // admission review of a Deployment against 150 policies allocates about
-// 1.2 MB, so with Go's default of 100 a collection starts every few reviews
+// 1.1 MB, so with Go's default of 100 a collection starts every few reviews
 // and the reviews that overlap it take about twice as long. At 800
 // collections are an eighth as frequent, and the heap may grow to nine
 // times its live size between them. A GOMEMLIMIT below the container's
