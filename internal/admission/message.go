@@ -85,23 +85,9 @@ func DenialMessage(obj policy.ObjectRef, denied []policy.Result) string {
 // Warnings returns one warning per violated policy that is not enforced,
 // at most maxWarnings of them.
 func Warnings(warned []policy.Result) []string {
-	if len(warned) == 0 {
-		return nil
-	}
-	warnings := make([]string, 0, min(len(warned), maxWarnings))
-	for i := range warned {
-		if i == maxWarnings-1 && len(warned) > maxWarnings {
-			rest := make([]string, 0, len(warned)-i)
-			for j := i; j < len(warned); j++ {
-				rest = append(rest, warned[j].PolicyID)
-			}
-			warnings = append(warnings, truncate(fmt.Sprintf("%d more policies that are not enforced are violated: %s",
-				len(rest), strings.Join(rest, ", ")), maxWarning))
-			break
-		}
-		warnings = append(warnings, truncate("policy not enforced: "+policyLine(&warned[i]), maxWarning))
-	}
-	return warnings
+	return cappedWarnings(warned, maxWarnings,
+		func(r *policy.Result) string { return "policy not enforced: " + policyLine(r) },
+		"%d more policies that are not enforced are violated: %s")
 }
 
 // maxErrorWarnings bounds the warnings about policies that could not be
@@ -112,27 +98,34 @@ const maxErrorWarnings = 5
 // evaluated, so that the client learns which policies did not check its
 // request, and at most maxErrorWarnings of them.
 func ErrorWarnings(errored []policy.Result) []string {
-	if len(errored) == 0 {
-		return nil
-	}
-	warnings := make([]string, 0, min(len(errored), maxErrorWarnings))
-	for i := range errored {
-		if i == maxErrorWarnings-1 && len(errored) > maxErrorWarnings {
-			rest := make([]string, 0, len(errored)-i)
-			for j := i; j < len(errored); j++ {
-				rest = append(rest, errored[j].PolicyID)
-			}
-			warnings = append(warnings, truncate(fmt.Sprintf("%d more policies could not be evaluated and did not check this request: %s",
-				len(rest), strings.Join(rest, ", ")), maxWarning))
-			break
-		}
-		r := &errored[i]
+	return cappedWarnings(errored, maxErrorWarnings, func(r *policy.Result) string {
 		kind := "policy"
 		if r.Enforced {
 			kind = "enforced policy"
 		}
-		warnings = append(warnings, truncate(fmt.Sprintf("%s %s could not be evaluated and did not check this request: %s",
-			kind, r.PolicyID, oneLine(r.Err.Error())), maxWarning))
+		return fmt.Sprintf("%s %s could not be evaluated and did not check this request: %s",
+			kind, r.PolicyID, oneLine(r.Err.Error()))
+	}, "%d more policies could not be evaluated and did not check this request: %s")
+}
+
+// cappedWarnings returns line(r) for each result, each cut to maxWarning
+// bytes. Beyond limit results, the last warning is restFormat filled with
+// the number and the comma-separated IDs of the remaining results.
+func cappedWarnings(results []policy.Result, limit int, line func(*policy.Result) string, restFormat string) []string {
+	if len(results) == 0 {
+		return nil
+	}
+	warnings := make([]string, 0, min(len(results), limit))
+	for i := range results {
+		if i == limit-1 && len(results) > limit {
+			rest := make([]string, 0, len(results)-i)
+			for j := i; j < len(results); j++ {
+				rest = append(rest, results[j].PolicyID)
+			}
+			warnings = append(warnings, truncate(fmt.Sprintf(restFormat, len(rest), strings.Join(rest, ", ")), maxWarning))
+			break
+		}
+		warnings = append(warnings, truncate(line(&results[i]), maxWarning))
 	}
 	return warnings
 }
